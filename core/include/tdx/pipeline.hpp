@@ -1,0 +1,38 @@
+// `tdx build` after evaluation: builds, assembly of the mkosi tree, mkosi, the manifest.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+#include <tdx/build.hpp>
+#include <tdx/image.hpp>
+
+namespace tdx {
+
+struct ImageBuildOptions {
+  std::filesystem::path project_dir;
+  std::filesystem::path output_dir;     // default: <project>/build
+  std::filesystem::path emit_dir;       // set: write the mkosi tree there and stop
+  std::string format;                   // overrides the Image's format when set
+  std::string mirror;                   // overrides the apt sources' mirror when set
+  bool no_cache = false;
+  // Phase name and a human sentence, for progress lines.
+  std::function<void(const std::string& phase, const std::string& message)> progress;
+};
+
+struct ImageBuildReport {
+  std::vector<BuildOutcome> builds;
+  std::filesystem::path image;          // the output (directory or .raw), empty with emit_dir
+  std::filesystem::path manifest;
+  std::string image_sha256;
+  std::string mkosi_version;
+  double mkosi_seconds = 0;
+};
+
+ImageBuildReport build_image(Image& image, const ImageBuildOptions& options);
+
+// The generated tree for an image whose builds are already in the cache or built now.
+GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std::vector<BuildOutcome>& builds);
+
+}  // namespace tdx

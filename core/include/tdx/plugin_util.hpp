@@ -1,0 +1,56 @@
+// Small header-only helpers for plugin authors: typed access to BuildSpec options.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <tdx/spec.hpp>
+
+namespace tdx::plugin {
+
+inline const char* option_type_name(const OptionValue& v) {
+  switch (v.index()) {
+    case 0: return "bool";
+    case 1: return "int";
+    case 2: return "str";
+    case 3: return "list of str";
+    default: return "dict of str";
+  }
+}
+
+// The option's value if present and of type T; `problems` gets a sentence if the type is wrong.
+template <typename T>
+std::optional<T> option(const BuildSpec& spec, const std::string& key, StringList* problems = nullptr) {
+  auto it = spec.options.find(key);
+  if (it == spec.options.end()) return std::nullopt;
+  if (const T* v = std::get_if<T>(&it->second)) return *v;
+  if (problems) {
+    problems->push_back(spec.builder + " build '" + spec.name + "': option '" + key + "' has type " +
+                        option_type_name(it->second) + ", which this builder does not accept");
+  }
+  return std::nullopt;
+}
+
+// Options the builder does not know, as sentences with the accepted names.
+inline void reject_unknown_options(const BuildSpec& spec, const StringList& known, StringList& problems) {
+  for (const auto& [key, value] : spec.options) {
+    bool ok = false;
+    for (const auto& k : known) ok = ok || k == key;
+    if (!ok) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      problems.push_back(spec.builder + " build '" + spec.name + "': unknown parameter '" + key +
+                         "' (this builder accepts: " + (list.empty() ? "no extra parameters" : list) + ")");
+    }
+  }
+}
+
+inline std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace tdx::plugin

@@ -1,0 +1,78 @@
+// Plain data shared by the core, the Python bindings and every plugin.
+// These types cross the plugin boundary, so changing a layout bumps k_abi_major.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace tdx {
+
+using StringList = std::vector<std::string>;
+using StringMap = std::map<std::string, std::string>;
+using OptionValue = std::variant<bool, std::int64_t, std::string, StringList, StringMap>;
+using Options = std::map<std::string, OptionValue>;
+
+// Where in Python a recipe entry was declared, so errors can point at it.
+struct CallSite {
+  std::string file;
+  int line = 0;
+  std::string str() const { return file.empty() ? std::string("<unknown>") : file + ":" + std::to_string(line); }
+};
+
+// One `image.build(...)` request. Common fields are typed; everything a
+// builder adds (version, ldflags, features, project, ...) sits in `options`.
+struct BuildSpec {
+  std::string builder;
+  std::string name;
+  std::string src;         // absolute path on the host
+  std::string output;      // absolute image path the build installs ($DESTDIR tree), or empty
+  StringMap artifacts;     // path in the build's work tree -> absolute image path
+  StringList build_deps;   // sorted, unique Debian package names
+  StringMap env;
+  bool reproducible = true;
+  Options options;
+  CallSite site;
+};
+
+// What a builder plugin asks the core to run for one spec.
+struct BuildPlan {
+  StringList build_deps;   // packages the builder itself needs in the build root (e.g. make)
+  std::string script;      // POSIX shell, run in the writable copy of `src` at /build/src
+  StringMap env;           // added to the clean environment (spec.env wins on conflicts)
+  StringMap artifacts;     // work-tree path -> image path; empty means "take $DESTDIR"
+};
+
+struct SecretDecl {
+  std::string name;
+  std::string dest;
+  std::string owner = "root";
+  std::string group;
+  std::string mode = "0400";
+  CallSite site;
+};
+
+struct DeliveryConfig {
+  std::string backend;
+  Options options;
+  CallSite site;
+};
+
+// A file a plugin adds to the image (units, receiver configuration, ...).
+struct ImageFile {
+  std::string path;
+  std::string content;
+  std::uint32_t mode = 0644;
+};
+
+struct DeliveryPlan {
+  std::vector<ImageFile> files;
+  StringList packages;
+  StringList enable_units;
+  StringList commands;     // post-install shell commands, run after the recipe's own steps
+};
+
+}  // namespace tdx

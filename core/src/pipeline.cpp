@@ -1,0 +1,140 @@
+#include <tdx/pipeline.hpp>
+
+#include <chrono>
+
+#include <tdx/error.hpp>
+#include <tdx/fsutil.hpp>
+#include <tdx/hash.hpp>
+#include <tdx/json.hpp>
+#include <tdx/paths.hpp>
+#include <tdx/process.hpp>
+
+namespace fs = std::filesystem;
+
+namespace tdx {
+
+namespace {
+
+void say(const ImageBuildOptions& o, const std::string& phase, const std::string& message) {
+  if (o.progress) o.progress(phase, message);
+}
+
+std::string manifest_json(const Image& image, const ImageBuildReport& r, const std::string& image_file) {
+  JsonWriter w;
+  w.begin_object();
+  w.key("schema").value("tdx-manifest-v1");
+  w.key("name").value(image.name()).key("base").value(image.base()).key("format").value(image.format());
+  w.key("mkosi_version").value(r.mkosi_version);
+  w.key("image").begin_object().key("file").value(image_file).key("sha256").value(r.image_sha256).end_object();
+  w.key("packages").strings(image.packages());
+  w.key("users").begin_array();
+  for (const auto& u : image.users()) {
+    w.begin_object().key("name").value(u.name).key("uid");
+    if (u.uid) w.value(*u.uid); else w.null();
+    w.key("system").value(u.system).key("home").value(u.home).key("groups").strings(u.groups).end_object();
+  }
+  w.end_array();
+  w.key("services").begin_array();
+  for (const auto& s : image.services())
+    w.begin_object().key("name").value(s.name).key("enabled").value(s.enable)
+        .key("unit_sha256").value(to_hex(sha256(s.unit_text()))).end_object();
+  w.end_array();
+  w.key("builds").begin_array();
+  for (const auto& b : r.builds)
+    w.begin_object().key("name").value(b.name).key("builder").value(b.builder).key("cache_key").value("sha256-" + b.key)
+        .key("cached").value(b.cached).end_object();
+  w.end_array();
+  w.key("secrets").begin_array();
+  for (const auto& s : image.secrets())
+    w.begin_object().key("name").value(s.name).key("dest").value(s.dest).key("owner").value(s.owner)
+        .key("mode").value(s.mode).end_object();
+  w.end_array();
+  w.key("secret_delivery");
+  if (image.delivery()) w.value(image.delivery()->backend); else w.null();
+  w.end_object();
+  return w.str();
+}
+
+}  // namespace
+
+GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std::vector<BuildOutcome>& builds) {
+  AssemblyInputs in;
+  in.project_dir = options.project_dir;
+  in.sources = resolve_apt_sources(image.release(), options.mirror);
+
+  BuildEnvironment env{cache_dir(), in.sources, image.distribution(), image.release(), image.base(), options.no_cache,
+                       [&](const std::string& m) { say(options, "build", m); }};
+  for (const auto& b : image.builds()) {
+    BuildOutcome outcome = run_build(b.spec, env);
+    say(options, "build", b.spec.name + ": " + (outcome.cached ? "cache hit" : "built") + " in " +
+                              std::to_string(outcome.seconds).substr(0, std::to_string(outcome.seconds).find('.') + 3) +
+                              " s (sha256-" + outcome.key.substr(0, 16) + ")");
+    in.artifacts.push_back({outcome.key, outcome.artifacts});
+    builds.push_back(std::move(outcome));
+  }
+
+  if (image.delivery()) {
+    GuardedDelivery delivery = PluginRegistry::instance().delivery(image.delivery()->backend);
+    DeliveryPlan plan = delivery.plan(*image.delivery(), image.secrets());
+    in.extra_files = plan.files;
+    in.extra_packages = plan.packages;
+    in.extra_enable_units = plan.enable_units;
+    in.extra_commands = plan.commands;
+  }
+  return generate_mkosi_tree(image, in);
+}
+
+ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
+  if (!options.format.empty()) image.set_format(options.format);
+  ImageBuildReport report;
+  if (options.emit_dir.empty()) require_host_tools(!image.builds().empty());
+
+  say(options, "assemble", "generating the mkosi configuration");
+  GeneratedTree tree = assemble(image, options, report.builds);
+  if (!options.emit_dir.empty()) {
+    write_mkosi_tree(tree, options.emit_dir);
+    say(options, "assemble", "wrote the mkosi tree to " + options.emit_dir.string());
+    return report;
+  }
+
+  fs::path out_dir = options.output_dir.empty() ? options.project_dir / "build" : options.output_dir;
+  fs::create_directories(out_dir);
+  TempDir work(out_dir, "tdx-work");
+  write_mkosi_tree(tree, work.path() / "mkosi");
+  report.mkosi_version = capture_process({"mkosi", "--version"});
+  while (!report.mkosi_version.empty() && std::isspace(static_cast<unsigned char>(report.mkosi_version.back())))
+    report.mkosi_version.pop_back();
+
+  say(options, "mkosi", "building the " + image.format() + " image with " + report.mkosi_version);
+  auto started = std::chrono::steady_clock::now();
+  fs::path log = out_dir / (image.name() + ".mkosi.log");
+  fs::remove(log);
+  fs::create_directories(cache_dir() / "mkosi-packages");
+  auto result = run_process({"mkosi", "-C", (work.path() / "mkosi").string(), "--output-dir",
+                             (work.path() / "out").string(), "--package-cache-dir",
+                             (cache_dir() / "mkosi-packages").string(), "-f", "build"},
+                            log, mkosi_environment());
+  report.mkosi_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (result.exit_code != 0)
+    throw Error("mkosi failed to build image '" + image.name() + "' (exit " + std::to_string(result.exit_code) +
+                "); the end of its log:\n" + log_tail(log, 25) + "  full log: " + log.string());
+
+  // Move the finished outputs over the previous ones only now that mkosi succeeded.
+  for (const auto& entry : fs::directory_iterator(work.path() / "out")) {
+    fs::path target = out_dir / entry.path().filename();
+    remove_tree(target);
+    fs::rename(entry.path(), target);
+  }
+  std::string image_file = image.name() + (image.format() == "disk" ? ".raw" : "");
+  report.image = out_dir / image_file;
+  if (image.format() == "disk") {
+    report.image_sha256 = to_hex(sha256_file(report.image));
+  } else {
+    report.image_sha256 = h1_string(tree_hash(report.image));
+  }
+  report.manifest = out_dir / (image.name() + ".manifest.json");
+  atomic_write(report.manifest, manifest_json(image, report, image_file));
+  return report;
+}
+
+}  // namespace tdx

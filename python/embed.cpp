@@ -1,0 +1,109 @@
+#include "embed.hpp"
+
+#include <pybind11/embed.h>
+
+#include <tdx/error.hpp>
+#include <tdx/fsutil.hpp>
+#include <tdx/paths.hpp>
+
+namespace py = pybind11;
+namespace fs = std::filesystem;
+
+namespace tdx::python {
+
+struct TdxfileSession::Impl {
+  py::scoped_interpreter interpreter{true, 0, nullptr, false};
+  py::dict globals;
+};
+
+TdxfileSession::TdxfileSession() : m_impl(std::make_unique<Impl>()) {}
+TdxfileSession::~TdxfileSession() = default;
+
+TdxfileSession::Unlocked::Unlocked() : m_state(PyEval_SaveThread()) {}
+TdxfileSession::Unlocked::~Unlocked() { PyEval_RestoreThread(static_cast<PyThreadState*>(m_state)); }
+
+namespace {
+
+// "file:line: Type: message", pointing at the deepest frame outside the tdx package,
+// followed by the user's part of the traceback.
+std::string describe(py::error_already_set& e, const fs::path& tdxfile) {
+  py::module_ traceback = py::module_::import("traceback");
+  py::object type = e.type(), value = e.value();
+  std::string type_name = type.attr("__name__").cast<std::string>();
+  std::string message = py::str(value).cast<std::string>();
+
+  if (py::isinstance(value, py::module_::import("builtins").attr("SyntaxError"))) {
+    std::string file = value.attr("filename").is_none() ? tdxfile.string() : value.attr("filename").cast<std::string>();
+    int line = value.attr("lineno").is_none() ? 0 : value.attr("lineno").cast<int>();
+    std::string text = value.attr("text").is_none() ? "" : value.attr("text").cast<std::string>();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    std::string out = file + ":" + std::to_string(line) + ": " + type_name + ": " + value.attr("msg").cast<std::string>();
+    if (!text.empty()) out += "\n    " + text;
+    return out;
+  }
+
+  std::string package_dir = (python_dir() / "tdx").string();
+  py::list frames = traceback.attr("extract_tb")(e.trace());
+  std::string location, trace;
+  for (auto frame : frames) {
+    std::string file = frame.attr("filename").cast<std::string>();
+    if (file.rfind(package_dir, 0) == 0) continue;
+    std::string here = file + ":" + std::to_string(frame.attr("lineno").cast<int>());
+    location = here;
+    trace += "\n    " + here + " in " + frame.attr("name").cast<std::string>();
+    if (!frame.attr("line").is_none()) trace += ": " + frame.attr("line").cast<std::string>();
+  }
+  // tdx.Error messages already start with their call site.
+  if (type_name == "Error") return message;
+  std::string out = (location.empty() ? tdxfile.string() : location) + ": " + type_name + ": " + message;
+  if (!trace.empty()) out += "\n  traceback (most recent call last):" + trace;
+  return out;
+}
+
+}  // namespace
+
+Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
+  std::string source;
+  try {
+    source = read_file(tdxfile);
+  } catch (const Error&) {
+    throw Error("no TDXfile at " + tdxfile.string() + "\n  hint: run tdx in the folder that holds the TDXfile, or pass --file PATH");
+  }
+  try {
+    py::module_ sys = py::module_::import("sys");
+    py::list path = sys.attr("path");
+    path.insert(0, tdxfile.parent_path().string());
+    path.insert(0, python_dir().string());
+    sys.attr("argv") = py::make_tuple(tdxfile.string());
+    sys.attr("dont_write_bytecode") = true;
+
+    py::dict globals;
+    globals["__name__"] = "__main__";
+    globals["__file__"] = tdxfile.string();
+    globals["__builtins__"] = py::module_::import("builtins");
+    py::object code = py::module_::import("builtins").attr("compile")(source, tdxfile.string(), "exec");
+    py::exec(code, globals);
+    m_impl->globals = globals;
+  } catch (py::error_already_set& e) {
+    if (e.matches(PyExc_SystemExit)) {
+      py::object code = e.value().attr("code");
+      if (code.is_none()) throw ExitRequested{0};
+      if (py::isinstance<py::int_>(code)) throw ExitRequested{code.cast<int>()};
+      throw Error(tdxfile.string() + ": sys.exit(" + py::str(code).cast<std::string>() + ")");
+    }
+    throw Error(describe(e, tdxfile));
+  }
+
+  const auto& images = ImageRegistry::instance().images();
+  if (images.empty())
+    throw Error(tdxfile.string() + ": the TDXfile defined no image\n  hint: create one with image = Image(\"name\", base=\"debian/bookworm\")");
+  if (images.size() > 1) {
+    std::string list;
+    for (const auto* i : images) list += "\n    " + i->name() + " (" + i->site().str() + ")";
+    throw Error(tdxfile.string() + ": the TDXfile defined " + std::to_string(images.size()) +
+                " images; tdx builds one image per TDXfile:" + list);
+  }
+  return *images.front();
+}
+
+}  // namespace tdx::python

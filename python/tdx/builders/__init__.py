@@ -1,0 +1,1 @@
+"""Standard builder modules: tdx.builders.go, .rust, .dotnet and .c."""

@@ -37,8 +37,8 @@ std::string seconds(double s) {
 void run(const BuildArgs& args, const Context& ctx) {
   auto started = std::chrono::steady_clock::now();
   auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
-  fs::path project = fs::absolute(args.directory);
-  fs::path tdxfile = args.file.empty() ? project / "TDXfile" : fs::absolute(args.file);
+  fs::path project = fs::weakly_canonical(fs::absolute(args.directory));
+  fs::path tdxfile = args.file.empty() ? project / "TDXfile" : fs::weakly_canonical(fs::absolute(args.file));
   if (!args.file.empty() && args.directory == ".") project = tdxfile.parent_path();
   std::string mirror = args.mirror;
   if (mirror.empty())

@@ -22,7 +22,7 @@ void bind_image(py::module_& m) {
         for (const auto& b : i.builds()) out.push_back(b.spec);
         return out;
       })
-      .def("_install", &Image::install)
+      .def("_install", [](Image& i, const StringList& packages, const py::tuple& site) { i.install(packages, to_site(site)); })
       .def("_build", &Image::build)
       .def("_user",
            [](Image& i, const std::string& name, bool system, std::optional<std::int64_t> uid, const std::string& home,

@@ -2,6 +2,9 @@
 
 #include <pybind11/embed.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <tdx/error.hpp>
 #include <tdx/fsutil.hpp>
 #include <tdx/paths.hpp>
@@ -72,8 +75,19 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
   try {
     py::module_ sys = py::module_::import("sys");
     py::list path = sys.attr("path");
-    path.insert(0, tdxfile.parent_path().string());
-    path.insert(0, python_dir().string());
+    // Lookup order: tdx itself, the project folder, its local modules (modules/*/ holding a
+    // pyproject.toml, importable without installing), then an active virtualenv's packages.
+    std::vector<std::string> front{python_dir().string(), tdxfile.parent_path().string()};
+    std::error_code ec;
+    std::vector<fs::path> local;
+    for (const auto& m : fs::directory_iterator(tdxfile.parent_path() / "modules", ec))
+      if (fs::exists(m.path() / "pyproject.toml")) local.push_back(m.path());
+    std::sort(local.begin(), local.end());
+    for (const auto& m : local) front.push_back(m.string());
+    if (const char* venv = std::getenv("VIRTUAL_ENV"); venv && *venv)
+      for (const auto& lib : fs::directory_iterator(fs::path(venv) / "lib", ec))
+        if (fs::is_directory(lib.path() / "site-packages")) front.push_back((lib.path() / "site-packages").string());
+    for (auto it = front.rbegin(); it != front.rend(); ++it) path.insert(0, *it);
     sys.attr("argv") = py::make_tuple(tdxfile.string());
     sys.attr("dont_write_bytecode") = true;
 
@@ -82,7 +96,7 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
     globals["__file__"] = tdxfile.string();
     globals["__builtins__"] = py::module_::import("builtins");
     py::object code = py::module_::import("builtins").attr("compile")(source, tdxfile.string(), "exec");
-    py::exec(code, globals);
+    py::module_::import("builtins").attr("exec")(code, globals);
     m_impl->globals = globals;
   } catch (py::error_already_set& e) {
     if (e.matches(PyExc_SystemExit)) {

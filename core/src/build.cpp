@@ -75,10 +75,11 @@ fs::path BuildRootStore::ensure(const std::string& distribution, const std::stri
   for (const auto& p : packages) h.field("package", p);
   std::string key = to_hex(h.finish()).substr(0, 32);
   fs::path root = m_root / key;
-  if (fs::exists(root / "usr")) return root;
+  if (fs::exists(root / "build")) return root;
 
   FileLock lock(m_root / ".locks" / (key + ".lock"));
-  if (fs::exists(root / "usr")) return root;
+  if (fs::exists(root / "build")) return root;
+  remove_tree(root);  // left by an older tdx or an interrupted rename
   std::string list;
   for (const auto& p : packages) list += (list.empty() ? "" : ", ") + p;
   if (progress) progress("preparing build root (" + distribution + "/" + release + (list.empty() ? "" : " + " + list) + ")");
@@ -102,6 +103,7 @@ fs::path BuildRootStore::ensure(const std::string& distribution, const std::stri
     throw Error("mkosi could not make the build root for packages [" + list + "] (exit " +
                 std::to_string(result.exit_code) + "); the end of its log:\n" + log_tail(log, 25) +
                 "  hint: check that every build_deps entry is a package of " + distribution + "/" + release);
+  fs::create_directories(work.path() / "out" / "root" / "build");  // bwrap's mount point for the work tree
   fs::rename(work.path() / "out" / "root", root);
   return root;
 }

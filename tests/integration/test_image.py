@@ -1,0 +1,128 @@
+"""`tdx build` of the bundled example makes a real image with mkosi: check what is inside."""
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import need, read_json, run_tdx
+
+
+def installed_packages(root: Path):
+    """Package name -> dpkg status, read from the image's own dpkg database."""
+    status = {}
+    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if "Package" in fields:
+            status[fields["Package"]] = fields.get("Status", "")
+    return status
+
+
+@pytest.fixture(scope="module")
+def directory_image(tmp_path_factory):
+    need("mkosi", "bwrap")
+    import shutil
+    from conftest import EXAMPLES
+    project = tmp_path_factory.mktemp("img") / "hello"
+    shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    proc = run_tdx("build", "-C", project, "--format", "directory", "--json")
+    return project, json.loads(proc.stdout), proc.stderr
+
+
+def test_progress_and_result(directory_image):
+    project, result, progress = directory_image
+    for phase in ("[evaluate]", "[build] hello-server:", "[mkosi]"):
+        assert phase in progress
+    assert Path(result["image"]) == project / "build" / "hello"
+    assert result["builds"][0]["name"] == "hello-server"
+
+
+def test_artifact_at_its_output_path_and_runs(directory_image):
+    project, _, _ = directory_image
+    root = project / "build" / "hello"
+    binary = root / "usr/local/bin/hello-server"
+    assert binary.stat().st_mode & 0o111
+    need("bwrap")
+    out = subprocess.run(["bwrap", "--bind", str(root), "/", "--dev", "/dev", "--proc", "/proc",
+                          "/usr/local/bin/hello-server", "--version"], capture_output=True, text=True)
+    assert out.stdout == "hello-server 1.0\n", out.stderr
+
+
+def test_users_with_their_uids(directory_image):
+    root = directory_image[0] / "build" / "hello"
+    passwd = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
+    assert passwd["hello-en"][2:4] == ["810", "810"] and passwd["hello-en"][5] == "/var/lib/hello-en"
+    assert passwd["hello-fr"][2] == "811" and passwd["hello-fr"][6] == "/usr/sbin/nologin"
+    assert (root / "var/lib/hello-fr").stat().st_uid == 811
+
+
+def test_units_with_extra_keys_enabled(directory_image):
+    root = directory_image[0] / "build" / "hello"
+    unit = (root / "etc/systemd/system/hello-fr.service").read_text()
+    assert "MemoryMax=32M\n" in unit and "LimitNOFILE=1024\n" in unit and "User=hello-fr\n" in unit
+    assert "ExecStart=/usr/local/bin/hello-server /etc/hello-fr/hello.conf\n" in unit
+    for name in ("hello-en", "hello-fr"):
+        link = root / f"etc/systemd/system/multi-user.target.wants/{name}.service"
+        assert link.is_symlink() and str(link.readlink()) == f"/etc/systemd/system/{name}.service"
+
+
+def test_rendered_template_and_files(directory_image):
+    root = directory_image[0] / "build" / "hello"
+    conf = (root / "etc/hello-fr/hello.conf").read_text()
+    assert "greeting=bonjour\nport=8081\ndatadir=/var/lib/hello-fr\n" in conf
+    assert "kernel.kptr_restrict = 2" in (root / "etc/sysctl.d/99-tdx.conf").read_text()
+    assert (root / "etc/tdx-baseline").read_text() == "tdx baseline applied\n"
+    assert not (root / "tdx-stage").exists()
+
+
+def test_requested_packages_installed_and_no_build_deps(directory_image):
+    root = directory_image[0] / "build" / "hello"
+    status = installed_packages(root)
+    for pkg in ("ca-certificates", "netbase", "passwd", "systemd"):
+        assert status.get(pkg) == "install ok installed", pkg
+    for build_dep in ("gcc", "libc6-dev", "make", "gcc-12"):
+        assert build_dep not in status, f"build dependency {build_dep} reached the image"
+
+
+def test_manifest(directory_image):
+    project, result, _ = directory_image
+    manifest = read_json(project / "build" / "hello.manifest.json")
+    assert manifest["packages"] == ["ca-certificates", "netbase"]
+    assert [(u["name"], u["uid"]) for u in manifest["users"]] == [("hello-en", 810), ("hello-fr", 811)]
+    assert [s["name"] for s in manifest["services"]] == ["hello-en", "hello-fr"]
+    (build,) = manifest["builds"]
+    assert build["cache_key"] == result["builds"][0]["cache_key"] and len(build["cache_key"]) == 7 + 64
+    assert manifest["image"]["sha256"] == result["sha256"] and manifest["image"]["sha256"].startswith("h1:")
+    assert manifest["mkosi_version"].startswith("mkosi 24")
+
+
+@pytest.mark.slow
+def test_bootable_disk_with_uki(tmp_path):
+    need("mkosi", "bwrap", "sfdisk", "mcopy")
+    import shutil
+    from conftest import EXAMPLES
+    project = tmp_path / "hello"
+    shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    result = json.loads(run_tdx("build", "-C", project, "--json").stdout)
+    raw = project / "build" / "hello.raw"
+    assert Path(result["image"]) == raw
+    digest = hashlib.sha256()
+    with open(raw, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    assert result["sha256"] == digest.hexdigest()
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, text=True, check=True).stdout)
+    parts = table["partitiontable"]["partitions"]
+    esp = [p for p in parts if p["type"].upper() == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"]
+    assert esp and len(parts) >= 2
+    offset = esp[0]["start"] * table["partitiontable"]["sectorsize"]
+    # With Bootloader=uki the firmware boots the UKI directly from the ESP's default path.
+    extracted = tmp_path / "BOOTX64.EFI"
+    copy = subprocess.run(["mcopy", "-n", "-i", f"{raw}@@{offset}", "::/EFI/BOOT/BOOTX64.EFI", str(extracted)],
+                          capture_output=True, text=True)
+    assert copy.returncode == 0, copy.stderr
+    uki = extracted.read_bytes()
+    assert uki[:2] == b"MZ" and b".linux" in uki[:4096] and b".initrd" in uki[:4096]
+    assert uki == (project / "build" / "hello.efi").read_bytes()

@@ -1,0 +1,201 @@
+#include <tdx/plugin_host.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include <tdx/hash.hpp>
+
+#include "support/test_support.hpp"
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using tdx::test::error_of;
+
+namespace {
+
+const fs::path k_plugin_dir = TDX_TEST_PLUGIN_DIR;
+
+// Loading the eight stock plugins once per test keeps each test independent and is cheap.
+class StockPluginsTest : public ::testing::Test {
+ protected:
+  tdx::PluginRegistry reg{{k_plugin_dir}};
+
+  static tdx::BuildSpec spec(const std::string& builder) {
+    tdx::BuildSpec s;
+    s.builder = builder;
+    s.name = "app";
+    s.src = "/project/app";
+    s.output = "/usr/bin/app";
+    s.site = {"/project/TDXfile", 3};
+    return s;
+  }
+};
+
+TEST_F(StockPluginsTest, AllEightLoad) {
+  ASSERT_EQ(reg.records().size(), 8u);
+  const std::regex hex64("[0-9a-f]{64}");
+  for (const auto& r : reg.records()) {
+    EXPECT_TRUE(r.loaded) << r.path << ": " << r.error;
+    EXPECT_THAT(r.error, IsEmpty()) << r.path;
+    EXPECT_EQ(r.abi_major, 1u) << r.path;
+    EXPECT_EQ(r.abi_minor, 0u) << r.path;
+    EXPECT_TRUE(std::regex_match(r.sha256, hex64)) << r.path << ": " << r.sha256;
+    EXPECT_EQ(r.sha256, tdx::to_hex(tdx::sha256_file(r.path))) << r.path;
+    EXPECT_TRUE(r.path.is_absolute()) << r.path;
+    EXPECT_NE(r.descriptor, nullptr) << r.path;
+    EXPECT_FALSE(r.version.empty()) << r.path;
+    EXPECT_FALSE(r.description.empty()) << r.path;
+  }
+  EXPECT_EQ(reg.names(tdx::plugin::Kind::builder), (tdx::StringList{"c", "dotnet", "go", "rust", "script"}));
+  EXPECT_EQ(reg.names(tdx::plugin::Kind::secret_delivery), (tdx::StringList{"script", "ssh", "vsock"}));
+}
+
+TEST_F(StockPluginsTest, FindKeepsKindsApart) {
+  // "script" is both a builder and a delivery backend; they are different plugins.
+  const tdx::PluginRecord* builder = reg.find(tdx::plugin::Kind::builder, "script");
+  const tdx::PluginRecord* delivery = reg.find(tdx::plugin::Kind::secret_delivery, "script");
+  ASSERT_NE(builder, nullptr);
+  ASSERT_NE(delivery, nullptr);
+  EXPECT_NE(builder->path, delivery->path);
+  EXPECT_EQ(builder->kind, tdx::plugin::Kind::builder);
+  EXPECT_EQ(delivery->kind, tdx::plugin::Kind::secret_delivery);
+  EXPECT_EQ(reg.find(tdx::plugin::Kind::secret_delivery, "go"), nullptr);
+  EXPECT_EQ(tdx::kind_name(tdx::plugin::Kind::builder), "builder");
+  EXPECT_EQ(tdx::kind_name(tdx::plugin::Kind::secret_delivery), "secret-delivery");
+}
+
+TEST_F(StockPluginsTest, UnknownBuilderSuggestsTheClosestName) {
+  std::string message = error_of([&] { reg.builder("scirpt"); });
+  EXPECT_THAT(message, HasSubstr("unknown builder 'scirpt'"));
+  EXPECT_THAT(message, HasSubstr("did you mean 'script'"));
+  EXPECT_THAT(message, HasSubstr("available: c, dotnet, go, rust, script"));
+
+  std::string far = error_of([&] { reg.builder("haskell-stack"); });
+  EXPECT_THAT(far, Not(HasSubstr("did you mean")));
+  // A delivery backend is not a builder, even with the right name.
+  EXPECT_THAT(error_of([&] { reg.builder("vsock"); }), HasSubstr("unknown builder 'vsock'"));
+  EXPECT_THAT(error_of([&] { reg.delivery("shh"); }), HasSubstr("did you mean 'ssh'"));
+}
+
+TEST_F(StockPluginsTest, SameFolderTwiceRecordsDuplicates) {
+  tdx::PluginRegistry twice({k_plugin_dir, k_plugin_dir});
+  ASSERT_EQ(twice.records().size(), 16u);
+  int duplicates = 0;
+  for (const auto& r : twice.records())
+    if (!r.loaded) {
+      ++duplicates;
+      EXPECT_THAT(r.error, HasSubstr("duplicate"));
+    }
+  EXPECT_EQ(duplicates, 8);
+  EXPECT_EQ(twice.names(tdx::plugin::Kind::builder).size(), 5u);
+}
+
+TEST_F(StockPluginsTest, ScriptBuilderNeedsABuildScript) {
+  tdx::GuardedBuilder script = reg.builder("script");
+  EXPECT_EQ(script.name(), "script");
+  tdx::BuildSpec s = spec("script");
+  tdx::StringList problems = script.validate(s);
+  ASSERT_EQ(problems.size(), 1u) << ::testing::PrintToString(problems);
+  EXPECT_THAT(problems[0], HasSubstr("script build 'app' needs build_script="));
+
+  s.options["build_script"] = std::string("make install");
+  EXPECT_THAT(script.validate(s), IsEmpty());
+  EXPECT_EQ(script.plan(s).script, "make install");
+
+  s.options["colour"] = std::string("blue");
+  EXPECT_THAT(script.validate(s), Contains(HasSubstr("unknown parameter 'colour'")));
+}
+
+TEST_F(StockPluginsTest, ScriptBuilderRejectsAWronglyTypedOption) {
+  tdx::BuildSpec s = spec("script");
+  s.options["build_script"] = std::int64_t{1};
+  EXPECT_THAT(reg.builder("script").validate(s), Contains(HasSubstr("has type int")));
+}
+
+TEST_F(StockPluginsTest, VersionedBuildersRejectABadVersion) {
+  const std::pair<const char*, const char*> cases[] = {{"go", "version"}, {"rust", "toolchain"}, {"dotnet", "sdk_version"}};
+  for (const auto& [builder, key] : cases) {
+    tdx::GuardedBuilder b = reg.builder(builder);
+    tdx::BuildSpec s = spec(builder);
+    s.options[key] = std::string("1.x");
+    EXPECT_THAT(b.validate(s), Contains(HasSubstr("'1.x' is not a version"))) << builder;
+    s.options[key] = std::string("1.22.5");
+    EXPECT_THAT(b.validate(s), IsEmpty()) << builder;
+    s.options.erase(key);
+    EXPECT_THAT(b.validate(s), Contains(HasSubstr("needs " + std::string(key) + "="))) << builder;
+  }
+}
+
+TEST_F(StockPluginsTest, PluginExceptionsBecomeErrorsNamingThePlugin) {
+  // The go plugin cannot plan builds yet and throws std::runtime_error from inside the plugin.
+  tdx::GuardedBuilder go = reg.builder("go");
+  tdx::BuildSpec s = spec("go");
+  s.options["version"] = std::string("1.22.5");
+  EXPECT_THAT(error_of([&] { go.plan(s); }), HasSubstr("builder plugin 'go'"));
+}
+
+TEST_F(StockPluginsTest, KeyFieldsComeFromThePlugin) {
+  tdx::BuildSpec s = spec("go");
+  s.options["version"] = std::string("1.22.5");
+  tdx::StringMap fields = reg.builder("go").key_fields(s);
+  EXPECT_EQ(fields.at("version"), "1.22.5");
+  EXPECT_EQ(fields.at("package"), ".");
+}
+
+TEST_F(StockPluginsTest, DeliveryValidation) {
+  tdx::GuardedDelivery ssh = reg.delivery("ssh");
+  EXPECT_EQ(ssh.name(), "ssh");
+  tdx::DeliveryConfig c{"ssh", {{"port", std::int64_t{70000}}}, {"/project/TDXfile", 9}};
+  EXPECT_THAT(ssh.validate(c), Contains(HasSubstr("port 70000")));
+  c.options["port"] = std::int64_t{22};
+  EXPECT_THAT(ssh.validate(c), IsEmpty());
+}
+
+class PluginFolderTest : public tdx::test::TempDirTest {};
+
+TEST_F(PluginFolderTest, NonPluginFileIsRecordedWithAnError) {
+  write("x.so", "this is not a shared object\n");
+  write("notes.txt", "ignored: not a .so");
+  tdx::PluginRegistry reg({dir()});
+  ASSERT_EQ(reg.records().size(), 1u);
+  const tdx::PluginRecord& r = reg.records()[0];
+  EXPECT_EQ(r.path.filename(), "x.so");
+  EXPECT_FALSE(r.loaded);
+  EXPECT_FALSE(r.error.empty());
+  EXPECT_EQ(r.descriptor, nullptr);
+  EXPECT_EQ(r.sha256, tdx::to_hex(tdx::sha256("this is not a shared object\n")));
+  EXPECT_THAT(reg.names(tdx::plugin::Kind::builder), IsEmpty());
+  EXPECT_THAT(error_of([&] { reg.builder("x"); }), HasSubstr("available: none"));
+}
+
+TEST_F(PluginFolderTest, SharedObjectWithoutTheEntryPointIsRefused) {
+  // libtdx_core is a real shared object but not a plugin.
+  fs::path core = k_plugin_dir.parent_path().parent_path() / "libtdx_core.so";
+  ASSERT_TRUE(fs::exists(core)) << core;
+  tdx::PluginRegistry reg({core});
+  ASSERT_EQ(reg.records().size(), 1u);
+  EXPECT_FALSE(reg.records()[0].loaded);
+  EXPECT_THAT(reg.records()[0].error, HasSubstr("tdx_plugin_descriptor"));
+}
+
+TEST_F(PluginFolderTest, MissingEntriesAreSkipped) {
+  tdx::PluginRegistry reg({dir() / "does-not-exist", dir()});
+  EXPECT_THAT(reg.records(), IsEmpty());
+}
+
+TEST_F(PluginFolderTest, AFileOnTheSearchPathIsLoadedDirectly) {
+  tdx::PluginRegistry reg({k_plugin_dir / "tdx-builder-go.so"});
+  ASSERT_EQ(reg.records().size(), 1u);
+  EXPECT_TRUE(reg.records()[0].loaded) << reg.records()[0].error;
+  EXPECT_EQ(reg.names(tdx::plugin::Kind::builder), tdx::StringList{"go"});
+}
+
+}  // namespace

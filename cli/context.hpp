@@ -12,6 +12,7 @@ struct Context {
 
 void add_build_command(CLI::App& app, Context& ctx);
 void add_plugins_command(CLI::App& app, Context& ctx);
+void add_fetch_command(CLI::App& app, Context& ctx);
 
 // Thrown by a command that wants a specific exit code without an error message.
 struct Exit {

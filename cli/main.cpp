@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.quiet, "Print only errors and the final result");
   tdx::cli::add_build_command(app, ctx);
   tdx::cli::add_plugins_command(app, ctx);
+  tdx::cli::add_fetch_command(app, ctx);
 
   try {
     app.parse(argc, argv);

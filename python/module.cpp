@@ -5,6 +5,7 @@
 
 namespace tdx::python {
 void bind_build(py::module_& m);
+void bind_fetch(py::module_& m);
 void bind_image(py::module_& m);
 void bind_plugins(py::module_& m);
 }  // namespace tdx::python
@@ -14,5 +15,6 @@ PYBIND11_MODULE(_tdx, m) {
   pybind11::register_exception<tdx::Error>(m, "Error");
   tdx::python::bind_image(m);
   tdx::python::bind_build(m);
+  tdx::python::bind_fetch(m);
   tdx::python::bind_plugins(m);
 }

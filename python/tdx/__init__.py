@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import sys
 
 from . import _tdx
@@ -212,9 +213,20 @@ class Build(metaclass=_BuildFactory):
     """Build specs: Build.script(...), Build.go(...), Build.rust(...), Build.dotnet(...), Build.c(...)."""
 
 
-def fetch(url, *, sha256=None):
-    """Download a resource verified by its sha256 (not available in this version)."""
-    raise Error(f"{_where(_site())}: fetch() is not implemented in this version of tdx yet")
+def fetch(url, *, sha256=None, ca_bundle=None):
+    """Download url (http, https or file) verified by its sha256; returns the cached file's Path.
+
+    The hash is mandatory; `tdx fetch --hash URL` prints it. The file is cached by content in
+    ~/.cache/tdx/fetch/<sha256>, so a second call uses no network, and it is recorded in tdx.lock.
+    """
+    site = _site()
+    if not sha256:
+        raise Error(f"{_where(site)}: fetch({url!r}) needs sha256=; every download is pinned by its hash\n"
+                    f"  hint: run `tdx fetch --hash {url}` to print it")
+    try:
+        return pathlib.Path(_tdx.fetch(os.fspath(url), sha256, os.fspath(ca_bundle) if ca_bundle else ""))
+    except Error as e:
+        raise Error(f"{_where(site)}: {e}") from None
 
 
 def fetch_git(url, *, tag=None, commit=None, sha256=None):

@@ -1,0 +1,314 @@
+// The only file that includes <curl/curl.h>.
+#include <tdx/fetch.hpp>
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <iostream>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <tdx/error.hpp>
+#include <tdx/fsutil.hpp>
+#include <tdx/hash.hpp>
+#include <tdx/paths.hpp>
+
+namespace fs = std::filesystem;
+
+namespace tdx {
+
+namespace {
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::string human_size(double bytes) {
+  char buf[32];
+  if (bytes >= 1e9) std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
+  else if (bytes >= 1e6) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0f kB", bytes / 1e3);
+  return buf;
+}
+
+// One download attempt's state: the file being written and the running digest.
+struct Transfer {
+  int fd = -1;  // -1: hash only
+  Sha256 sha;
+  std::uint64_t size = 0;
+  int write_errno = 0;
+  // progress
+  bool progress = false;
+  bool tty = false;
+  std::string label;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_report = started;
+  int last_decile = -1;
+  bool printed = false;
+};
+
+std::size_t on_data(char* data, std::size_t, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  t->sha.update(data, n);
+  t->size += n;
+  if (t->fd >= 0) {
+    std::size_t done = 0;
+    while (done < n) {
+      ssize_t w = ::write(t->fd, data + done, n - done);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        t->write_errno = errno;
+        return 0;  // makes curl stop with CURLE_WRITE_ERROR
+      }
+      done += static_cast<std::size_t>(w);
+    }
+  }
+  return n;
+}
+
+int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (!t->progress) return 0;
+  auto clock = std::chrono::steady_clock::now();
+  double elapsed = std::chrono::duration<double>(clock - t->started).count();
+  if (elapsed < 1.0) return 0;  // short downloads stay quiet
+  double rate = static_cast<double>(now) / elapsed;
+  if (t->tty) {
+    if (clock - t->last_report < std::chrono::milliseconds(200)) return 0;
+    t->last_report = clock;
+    std::string line = "\r[fetch] " + t->label + "  " + human_size(static_cast<double>(now));
+    if (total > 0) {
+      int pct = static_cast<int>(100.0 * static_cast<double>(now) / static_cast<double>(total));
+      int filled = pct / 5;
+      line += " / " + human_size(static_cast<double>(total)) + " [" + std::string(filled, '#') +
+              std::string(20 - filled, ' ') + "] " + std::to_string(pct) + "%";
+    }
+    line += "  " + human_size(rate) + "/s   ";
+    std::cerr << line << std::flush;
+    t->printed = true;
+  } else if (total > 0) {
+    int decile = static_cast<int>(10 * now / total);
+    if (decile != t->last_decile && decile < 10) {
+      t->last_decile = decile;
+      std::cerr << "[fetch] " << t->label << ": " << decile * 10 << "% of " << human_size(static_cast<double>(total))
+                << " (" << human_size(rate) << "/s)\n";
+    }
+  } else if (clock - t->last_report > std::chrono::seconds(5)) {
+    t->last_report = clock;
+    std::cerr << "[fetch] " << t->label << ": " << human_size(static_cast<double>(now)) << "\n";
+  }
+  return 0;
+}
+
+std::string redact(const std::string& url) {
+  // Credentials in a URL (user:password@) never reach a message.
+  static const std::regex k_userinfo(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@)");
+  return std::regex_replace(url, k_userinfo, "$1***@");
+}
+
+struct AttemptOutcome {
+  bool ok = false;
+  bool transient = false;
+  std::string error;
+};
+
+AttemptOutcome attempt(const std::string& url, Transfer& t, const FetchOptions& options) {
+  global_init();
+  CURL* curl = curl_easy_init();
+  if (!curl) return {false, false, "libcurl could not start"};
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https,file");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);  // stalled for 60 s: give up this attempt
+  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tdx/0.1");
+  std::string ca = options.ca_bundle;
+  if (ca.empty())
+    if (const char* env = std::getenv("TDX_CA_BUNDLE")) ca = env;
+  if (!ca.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
+
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  if (t.printed) std::cerr << "\n";
+
+  AttemptOutcome out;
+  if (rc == CURLE_OK) {
+    out.ok = true;
+    return out;
+  }
+  std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_HTTP_RETURNED_ERROR:
+      out.transient = status >= 500 || status == 429 || status == 408;
+      out.error = "the server answered HTTP " + std::to_string(status);
+      break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      out.error = "TLS failed: " + detail +
+                  "\n  hint: if the server uses a private CA, give its certificate with --ca-bundle FILE or TDX_CA_BUNDLE";
+      break;
+    case CURLE_WRITE_ERROR:
+      out.error = std::string("cannot write the download: ") + std::strerror(t.write_errno ? t.write_errno : EIO);
+      break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      out.error = "unsupported URL scheme (use http, https or file): " + detail;
+      break;
+    case CURLE_FILE_COULDNT_READ_FILE:
+      out.error = "cannot read the file: " + detail;
+      break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+      out.transient = true;
+      out.error = detail;
+      break;
+    default:
+      out.error = detail;
+  }
+  return out;
+}
+
+// Runs attempts with exponential backoff until one succeeds or a permanent error.
+void download(const std::string& url, const FetchOptions& options, const std::function<Transfer&()>& fresh) {
+  std::string last_error;
+  int attempts = std::max(1, options.max_attempts);
+  for (int i = 0; i < attempts; ++i) {
+    if (i > 0) {
+      auto wait = std::chrono::milliseconds(250 << (i - 1));
+      std::cerr << "[fetch] " << redact(url) << ": " << last_error << "; retrying in " << wait.count() << " ms ("
+                << i + 1 << "/" << attempts << ")\n";
+      std::this_thread::sleep_for(wait);
+    }
+    Transfer& t = fresh();
+    AttemptOutcome out = attempt(url, t, options);
+    if (out.ok) return;
+    last_error = out.error;
+    if (!out.transient) break;
+  }
+  throw Error("fetch: cannot download " + redact(url) + ": " + last_error);
+}
+
+std::string label_for(const std::string& url) {
+  auto slash = url.find_last_of('/');
+  std::string name = slash == std::string::npos ? url : url.substr(slash + 1);
+  return name.empty() ? redact(url) : name;
+}
+
+}  // namespace
+
+std::string parse_sha256(const std::string& text) {
+  std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
+  static const std::regex k_hex("[0-9a-fA-F]{64}");
+  if (!std::regex_match(hex, k_hex))
+    throw Error("'" + text + "' is not a sha256 digest (64 hex digits, optionally prefixed with sha256:)\n"
+                "  hint: `tdx fetch --hash URL` prints the digest of a resource");
+  for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return hex;
+}
+
+FetchLog& FetchLog::instance() {
+  static FetchLog log;
+  return log;
+}
+
+void FetchLog::add(FetchRecord record) {
+  for (const auto& r : m_records)
+    if (r.url == record.url && r.sha256 == record.sha256) return;
+  m_records.push_back(std::move(record));
+}
+
+FetchResult fetch(const std::string& url, const std::string& sha256, const FetchOptions& options) {
+  if (url.empty()) throw Error("fetch: the URL is empty");
+  const std::string expected = parse_sha256(sha256);
+  const fs::path dir = cache_dir() / "fetch";
+  const fs::path target = dir / expected;
+  FetchResult result{target, expected, 0, false};
+  std::error_code ec;
+  if (fs::is_regular_file(target, ec)) {
+    result.cached = true;
+    result.size = fs::file_size(target);
+    FetchLog::instance().add({url, expected});
+    return result;
+  }
+
+  fs::create_directories(dir);
+  fs::path partial = dir / (".partial-" + expected.substr(0, 16) + "-" + std::to_string(::getpid()));
+  std::unique_ptr<Transfer> transfer;
+  auto close_partial = [&] {
+    if (transfer && transfer->fd >= 0) ::close(transfer->fd), transfer->fd = -1;
+  };
+  try {
+    download(url, options, [&]() -> Transfer& {
+      close_partial();
+      transfer = std::make_unique<Transfer>();
+      transfer->fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (transfer->fd < 0) throw Error("fetch: cannot write " + partial.string() + ": " + std::strerror(errno));
+      transfer->progress = options.progress;
+      transfer->tty = ::isatty(2);
+      transfer->label = label_for(redact(url));
+      return *transfer;
+    });
+    std::string actual = to_hex(transfer->sha.finish());
+    if (actual != expected) {
+      throw Error("fetch: sha256 mismatch for " + redact(url) + "\n  expected " + expected + "\n  actual   " + actual +
+                  "\n  hint: if the new file is right, run: tdx fetch --hash " + redact(url));
+    }
+    if (::fsync(transfer->fd) != 0) throw Error("fetch: cannot sync " + partial.string() + ": " + std::strerror(errno));
+    result.size = transfer->size;
+    close_partial();
+    fs::rename(partial, target);
+  } catch (...) {
+    close_partial();
+    fs::remove(partial, ec);
+    throw;
+  }
+  FetchLog::instance().add({url, expected});
+  return result;
+}
+
+std::string hash_url(const std::string& url, const FetchOptions& options) {
+  std::unique_ptr<Transfer> transfer;
+  download(url, options, [&]() -> Transfer& {
+    transfer = std::make_unique<Transfer>();
+    transfer->progress = options.progress;
+    transfer->tty = ::isatty(2);
+    transfer->label = label_for(redact(url));
+    return *transfer;
+  });
+  return to_hex(transfer->sha.finish());
+}
+
+}  // namespace tdx

@@ -51,7 +51,7 @@ Options to_options(const py::dict& values, const std::string& what) {
 CallSite to_site(const py::tuple& site) { return {site[0].cast<std::string>(), site[1].cast<int>()}; }
 
 void bind_build(py::module_& m) {
-  py::class_<BuildSpec>(m, "BuildSpec", "One declared build; make them with Build.<builder>(...).")
+  py::class_<BuildSpec>(m, "BuildSpec", "One declared build; make them with Build.<builder>(...).", py::dynamic_attr())
       .def_readonly("builder", &BuildSpec::builder)
       .def_readonly("name", &BuildSpec::name)
       .def_readonly("src", &BuildSpec::src)
@@ -60,6 +60,8 @@ void bind_build(py::module_& m) {
       .def_readonly("build_deps", &BuildSpec::build_deps)
       .def_readonly("env", &BuildSpec::env)
       .def_readonly("reproducible", &BuildSpec::reproducible)
+      .def_readonly("install", &BuildSpec::install)
+      .def_property_readonly("options", [](const BuildSpec& s) { return s.options; })
       .def_property_readonly("site", [](const BuildSpec& s) { return s.site.str(); })
       .def("__repr__", [](const BuildSpec& s) { return "<BuildSpec " + s.builder + " '" + s.name + "'>"; });
 
@@ -67,9 +69,9 @@ void bind_build(py::module_& m) {
       "make_build_spec",
       [](const std::string& builder, const std::string& name, const std::string& src, const std::string& output,
          const StringMap& artifacts, const StringList& build_deps, const StringMap& env, bool reproducible,
-         const py::dict& options, const py::tuple& site) {
+         bool install, const py::dict& options, const py::tuple& site) {
         BuildSpec spec{builder, name, src, output, artifacts, build_deps, env, reproducible,
-                       to_options(options, builder + " build"), to_site(site)};
+                       to_options(options, builder + " build"), to_site(site), install};
         check_build_spec(spec);
         return spec;
       },

@@ -1,6 +1,7 @@
 #include "embed.hpp"
 
 #include <pybind11/embed.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -17,6 +18,8 @@ namespace tdx::python {
 struct TdxfileSession::Impl {
   py::scoped_interpreter interpreter{true, 0, nullptr, false};
   py::dict globals;
+  py::set modules_before;  // sys.modules before the TDXfile ran: what it imported is the rest
+  fs::path project;
 };
 
 TdxfileSession::TdxfileSession() : m_impl(std::make_unique<Impl>()) {}
@@ -90,6 +93,8 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
     for (auto it = front.rbegin(); it != front.rend(); ++it) path.insert(0, *it);
     sys.attr("argv") = py::make_tuple(tdxfile.string());
     sys.attr("dont_write_bytecode") = true;
+    m_impl->modules_before = py::set(sys.attr("modules"));
+    m_impl->project = tdxfile.parent_path();
 
     py::dict globals;
     globals["__name__"] = "__main__";
@@ -118,6 +123,47 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
                 " images; tdx builds one image per TDXfile:" + list);
   }
   return *images.front();
+}
+
+std::vector<ModuleOrigin> TdxfileSession::imported_distributions() {
+  std::vector<ModuleOrigin> out;
+  try {
+    py::list records = py::module_::import("tdx._modules").attr("imported_distributions")(m_impl->modules_before,
+                                                                                          m_impl->project.string());
+    for (auto record : records) {
+      ModuleOrigin o;
+      py::dict entry = record["entry"];
+      auto text = [&](const char* key) { return entry.contains(key) ? py::str(entry[key]).cast<std::string>() : ""; };
+      o.entry = {text("name"), text("version"), text("source"), text("url"), text("path"), text("git"), text("resolved_rev"), ""};
+      if (record.contains("folder")) o.folder = record["folder"].cast<std::string>();
+      else
+        for (const auto& [name, file] : record["files"].cast<std::vector<std::pair<std::string, std::string>>>())
+          o.files.emplace_back(name, file);
+      out.push_back(std::move(o));
+    }
+  } catch (py::error_already_set& e) {
+    throw Error(describe(e, m_impl->project / "TDXfile"));
+  }
+  return out;
+}
+
+ModuleCheck TdxfileSession::validate_module(const fs::path& folder) {
+  ModuleCheck check;
+  try {
+    py::list path = py::module_::import("sys").attr("path");
+    path.insert(0, python_dir().string());
+    py::module_::import("sys").attr("dont_write_bytecode") = true;
+    py::dict r = py::module_::import("tdx._modules").attr("validate")(folder.string());
+    check.name = r["name"].cast<std::string>();
+    check.version = r["version"].cast<std::string>();
+    check.package = r["package"].cast<std::string>();
+    check.api = r["api"].cast<std::string>();
+    check.problems = r["problems"].cast<std::vector<std::string>>();
+    check.notes = r["notes"].cast<std::vector<std::string>>();
+  } catch (py::error_already_set& e) {
+    throw Error(describe(e, folder));
+  }
+  return check;
 }
 
 }  // namespace tdx::python

@@ -3,13 +3,22 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <vector>
 #include <tdx/image.hpp>
+#include <tdx/lockfile.hpp>
 
 namespace tdx::python {
 
 // The TDXfile called sys.exit(code); the CLI exits with that code and builds nothing.
 struct ExitRequested {
   int code;
+};
+
+// What `tdx module validate` found in a module folder.
+struct ModuleCheck {
+  std::string name, version, package, api;  // api: "function apply(image)" or "class <Name>"
+  std::vector<std::string> problems, notes;
 };
 
 // Owns the interpreter; Images recorded by the TDXfile live as long as the session.
@@ -23,6 +32,13 @@ class TdxfileSession {
   // Runs the TDXfile and returns the image it defined; throws tdx::Error with the
   // file and line of the failure, or ExitRequested.
   Image& evaluate(const std::filesystem::path& tdxfile);
+
+  // After evaluate(): the distributions (and local modules/*/ folders) providing the modules
+  // the TDXfile imported, for tdx.lock (python/tdx/_modules.py says how they are found).
+  std::vector<ModuleOrigin> imported_distributions();
+
+  // Checks a module folder without installing it (python/tdx/_modules.py: validate).
+  ModuleCheck validate_module(const std::filesystem::path& folder);
 
   // Releases the GIL for long C++ work (builds, mkosi) while alive.
   class Unlocked {

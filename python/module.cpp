@@ -6,6 +6,7 @@
 namespace tdx::python {
 void bind_build(py::module_& m);
 void bind_fetch(py::module_& m);
+void bind_git(py::module_& m);
 void bind_image(py::module_& m);
 void bind_plugins(py::module_& m);
 }  // namespace tdx::python
@@ -16,5 +17,6 @@ PYBIND11_MODULE(_tdx, m) {
   tdx::python::bind_image(m);
   tdx::python::bind_build(m);
   tdx::python::bind_fetch(m);
+  tdx::python::bind_git(m);
   tdx::python::bind_plugins(m);
 }

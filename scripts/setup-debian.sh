@@ -35,7 +35,7 @@ apt-get install -y -qq --no-install-recommends \
   bubblewrap kmod python3-pefile dosfstools mtools cpio zstd e2fsprogs \
   debian-archive-keyring apt-utils dpkg-dev fakeroot squashfs-tools uidmap \
   openssh-server openssh-client ovmf qemu-system-x86 qemu-utils \
-  nginx-light socat golang-go >/dev/null
+  nginx-light socat golang-go unzip >/dev/null
 apt-get install -y -qq --no-install-recommends -t bookworm-backports \
   mkosi systemd-boot systemd-boot-efi >/dev/null
 mkosi --version

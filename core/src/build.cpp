@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <set>
 #include <sstream>
 
 #include <toml++/toml.h>
 
 #include <tdx/error.hpp>
+#include <tdx/fetch.hpp>
 #include <tdx/fsutil.hpp>
 #include <tdx/image.hpp>
 #include <tdx/process.hpp>
@@ -33,6 +35,12 @@ Digest build_cache_key(const BuildKeyInputs& in) {
   h.field("plan_script", in.plan.script);
   for (const auto& [k, v] : in.plan.env) h.field("plan_env", k).field("value", v);
   for (const auto& [from, to] : in.plan.artifacts) h.field("plan_artifact", from).field("to", to);
+  for (std::size_t i = 0; i < in.plan.toolchains.size(); ++i) {
+    const auto& t = in.plan.toolchains[i];
+    h.field("toolchain", i < in.toolchain_ids.size() ? in.toolchain_ids[i] : t.sha256).field("mount", t.mount);
+    h.field("layout", t.layout);
+    for (const auto& d : t.executable_dirs) h.field("executable_dir", d);
+  }
   return h.finish();
 }
 
@@ -115,6 +123,109 @@ void require_host_tools(bool need_bwrap) {
   if (need_bwrap && !find_program("bwrap"))
     throw Error("bubblewrap (bwrap) is not installed; builds run isolated with it.\n"
                 "  hint: run `sudo apt-get install bubblewrap` or `sudo scripts/setup-debian.sh`");
+}
+
+namespace {
+
+bool starts_with_bytes(const fs::path& file, std::string_view magic) {
+  std::ifstream in(file, std::ios::binary);
+  std::string head(magic.size(), '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  return in.gcount() == static_cast<std::streamsize>(magic.size()) && head == magic;
+}
+
+// Archives often wrap everything in one folder (go/, rust-1.83.0-.../, module@version/): drop such levels.
+fs::path strip_single_folders(fs::path root) {
+  for (;;) {
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(root)) entries.push_back(e.path());
+    if (entries.size() != 1 || !fs::is_directory(fs::symlink_status(entries[0]))) return root;
+    root = entries[0];
+  }
+}
+
+// The rust-installer layout: a `components` file naming folders whose trees merge into one prefix.
+void merge_rust_components(const fs::path& unpacked, const fs::path& prefix) {
+  std::ifstream list(unpacked / "components");
+  if (!list) throw Error("toolchain: no 'components' file; this is not a rust-installer tarball");
+  std::string component;
+  fs::create_directories(prefix);
+  while (std::getline(list, component)) {
+    if (component.empty()) continue;
+    fs::path dir = unpacked / component;
+    if (!fs::is_directory(dir)) throw Error("toolchain: component '" + component + "' is listed but missing");
+    for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+      fs::path rel = fs::relative(it->path(), dir);
+      if (rel == "manifest.in") continue;
+      fs::path target = prefix / rel;
+      if (it->is_directory() && !it->is_symlink()) fs::create_directories(target);
+      else if (it->is_symlink()) fs::copy_symlink(it->path(), target);
+      else fs::copy_file(it->path(), target, fs::copy_options::overwrite_existing);
+    }
+  }
+}
+
+}  // namespace
+
+PreparedToolchain prepare_toolchain(const ToolchainInput& input, const BuildEnvironment& env) {
+  if (!input.from_build.empty()) {
+    if (env.earlier)
+      for (const auto& b : *env.earlier)
+        if (b.name == input.from_build) {
+          fs::path tree = b.artifacts / b.output.substr(b.output.find_first_not_of('/'));
+          if (b.output.empty() || !fs::is_directory(tree))
+            throw Error("toolchain from build '" + b.name + "': its output " + b.output + " is not a folder");
+          return {tree, "build:" + b.key};
+        }
+    throw Error("toolchain from build '" + input.from_build +
+                "': no such build ran before this one; register it with image.build() first");
+  }
+  std::string sha = input.sha256;
+  KeyHasher h("tdx-toolchain-v1");
+  h.field("archive", sha).field("layout", input.layout);
+  for (const auto& d : input.executable_dirs) h.field("executable_dir", d);
+  std::string key = to_hex(h.finish()).substr(0, 32);
+  fs::path tree = env.cache_dir / "toolchains" / key;
+  if (fs::is_directory(tree)) return {tree, "sha256:" + sha};
+
+  FileLock lock(env.cache_dir / "toolchains" / ".locks" / (key + ".lock"));
+  if (fs::is_directory(tree)) return {tree, "sha256:" + sha};
+  fs::path archive = env.cache_dir / "fetch" / sha;
+  if (!fs::is_regular_file(archive)) {
+    if (input.url.empty())
+      throw Error("toolchain sha256:" + sha + " is not in the fetch cache and has no URL to fetch it from" +
+                  (input.missing_hint.empty() ? std::string() : "\n  hint: " + input.missing_hint));
+    if (env.progress) env.progress("fetching toolchain " + input.url);
+    archive = fetch(input.url, sha).path;
+  }
+  if (env.progress) env.progress("unpacking toolchain sha256:" + sha.substr(0, 16));
+  TempDir work(env.cache_dir / "toolchains", "unpack-" + key.substr(0, 12));
+  fs::path raw = work.path() / "raw";
+  fs::create_directories(raw);
+  fs::path log = work.path() / "unpack.log";
+  std::vector<std::string> argv = starts_with_bytes(archive, "PK\x03\x04")
+                                      ? std::vector<std::string>{"unzip", "-q", archive.string(), "-d", raw.string()}
+                                      : std::vector<std::string>{"tar", "-xf", archive.string(), "-C", raw.string()};
+  if (run_process(argv, log).exit_code != 0)
+    throw Error("toolchain sha256:" + sha + ": cannot unpack " + archive.string() + ":\n" + log_tail(log));
+  fs::path root = strip_single_folders(raw);
+  fs::path ready = work.path() / "ready";
+  if (input.layout == "rust-installer") {
+    merge_rust_components(root, ready);
+  } else if (input.layout.empty()) {
+    fs::rename(root, ready);
+  } else {
+    throw Error("toolchain: unknown layout '" + input.layout + "'");
+  }
+  for (const auto& d : input.executable_dirs) {
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(ready / d, ec))
+      if (f.is_regular_file())
+        fs::permissions(f.path(), fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                        fs::perm_options::add);
+  }
+  fs::rename(ready, tree);
+  return {tree, "sha256:" + sha};
 }
 
 namespace {
@@ -224,11 +335,19 @@ BuildOutcome run_build(const BuildSpec& spec, const BuildEnvironment& env) {
   std::error_code ec;
   if (!fs::is_directory(spec.src, ec))
     throw Error(where + ": source folder '" + spec.src + "' does not exist");
-  BuildKeyInputs key_in{&spec, builder.version(), builder.key_fields(spec), plan, deps, env.base, tree_hash(spec.src)};
+  std::vector<PreparedToolchain> toolchains;
+  BuildKeyInputs key_in{&spec, builder.version(), builder.key_fields(spec), plan, deps, env.base, tree_hash(spec.src), {}};
+  for (const auto& t : plan.toolchains) {
+    if (t.mount.rfind("/opt/", 0) != 0 || t.mount.find("..") != std::string::npos)
+      throw Error(where + ": builder '" + spec.builder + "' asked to mount a toolchain at '" + t.mount +
+                  "'; toolchains mount below /opt/");
+    toolchains.push_back(prepare_toolchain(t, env));
+    key_in.toolchain_ids.push_back(toolchains.back().identity);
+  }
   std::string key = to_hex(build_cache_key(key_in));
 
   ArtifactStore store(env.cache_dir / "builds");
-  BuildOutcome outcome{spec.name, spec.builder, key, false, 0, {}};
+  BuildOutcome outcome{spec.name, spec.builder, key, false, 0, {}, spec.output};
   if (!env.no_cache) {
     if (auto hit = store.lookup(key)) {
       outcome.cached = true;
@@ -276,6 +395,9 @@ BuildOutcome run_build(const BuildSpec& spec, const BuildEnvironment& env) {
                                    "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--bind", work.path().string(), "/build",
                                    "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "tdx-build",
                                    "--clearenv"};
+  if (!toolchains.empty()) argv.insert(argv.end(), {"--tmpfs", "/opt"});
+  for (std::size_t i = 0; i < toolchains.size(); ++i)
+    argv.insert(argv.end(), {"--ro-bind", toolchains[i].tree.string(), plan.toolchains[i].mount});
   for (const auto& [k, v] : vars) argv.insert(argv.end(), {"--setenv", k, v});
   argv.insert(argv.end(), {"--chdir", "/build/src", "/bin/sh", "-ec", plan.script});
   auto result = run_process(argv, log);

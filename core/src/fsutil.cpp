@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include <tdx/error.hpp>
 
@@ -45,9 +46,11 @@ void atomic_write(const fs::path& path, const std::string& content, unsigned mod
     done += static_cast<std::size_t>(n);
   }
   ::fchmod(fd, mode);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  int synced = ::fsync(fd) == 0 ? 0 : errno;
+  int closed = ::close(fd) == 0 ? 0 : errno;
+  if (synced || closed) {
     ::unlink(tmp.c_str());
-    throw Error("cannot write " + path.string() + ": " + std::strerror(errno));
+    throw Error("cannot write " + path.string() + ": " + std::strerror(synced ? synced : closed));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
@@ -66,20 +69,22 @@ std::string read_file(const fs::path& path) {
 
 void copy_tree(const fs::path& from, const fs::path& to, bool hardlink) {
   fs::create_directories(to);
-  fs::permissions(to, fs::status(from).permissions());
+  // Folder modes are applied last, deepest first, so read-only source folders still get filled.
+  std::vector<std::pair<fs::path, fs::perms>> folder_modes{{to, fs::status(from).permissions()}};
   for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
-    fs::path target = to / fs::relative(it->path(), from);
+    fs::path target = to / it->path().lexically_relative(from);  // not fs::relative: it follows symlinks
     if (it->is_symlink()) {
       fs::copy_symlink(it->path(), target);
     } else if (it->is_directory()) {
       fs::create_directory(target);
-      fs::permissions(target, it->status().permissions());
+      folder_modes.emplace_back(target, it->status().permissions());
     } else if (hardlink) {
       fs::create_hard_link(it->path(), target);
     } else {
       fs::copy_file(it->path(), target);
     }
   }
+  for (auto it = folder_modes.rbegin(); it != folder_modes.rend(); ++it) fs::permissions(it->first, it->second);
 }
 
 void remove_tree(const fs::path& path) {

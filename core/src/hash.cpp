@@ -93,24 +93,123 @@ KeyHasher& KeyHasher::field(std::string_view tag, const Digest& value) {
   return field(tag, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
 }
 
-Digest tree_hash(const fs::path& root) {
-  if (!fs::is_directory(root)) throw Error("tree hash: " + root.string() + " is not a directory");
+namespace {
+
+std::string kind_of(fs::file_type t) {
+  switch (t) {
+    case fs::file_type::fifo: return "a fifo";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::block: return "a block device";
+    case fs::file_type::character: return "a character device";
+    default: return "not a regular file";
+  }
+}
+
+bool generated_by_python_tooling(const std::string& name, bool is_dir, int depth) {
+  if (is_dir && name == "__pycache__") return true;
+  if (!is_dir && name.size() > 4 && name.compare(name.size() - 4, 4, ".pyc") == 0) return true;
+  if (is_dir && depth == 0) {
+    if (name == "build" || name == "dist") return true;
+    if (name.size() > 9 && name.compare(name.size() - 9, 9, ".egg-info") == 0) return true;
+  }
+  return false;
+}
+
+// Hash1's summary line for one entry; a symlink counts as its target text.
+std::string summary_line(const std::string& name, const fs::path& path) {
+  if (name.find('\n') != std::string::npos)
+    throw Error("tree hash: the file name '" + path.string() + "' holds a newline, which Hash1 cannot list");
+  Digest d = fs::is_symlink(path) ? sha256(fs::read_symlink(path).string()) : sha256_file(path);
+  return to_hex(d) + "  " + name + "\n";
+}
+
+}  // namespace
+
+Digest tree_hash(const fs::path& root, TreeSelection selection) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw Error("tree hash: " + root.string() + " is not a directory");
+  // Names are cut from the walked paths as text: fs::relative() would resolve symlinks.
+  const std::string& base = root.native();
+  const std::size_t prefix = base.size() + (base.back() == '/' ? 0 : 1);
   std::vector<std::pair<std::string, fs::path>> entries;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    if (!it->is_symlink() && it->is_directory() && it->path().filename() == ".git") {
-      it.disable_recursion_pending();
+    const fs::path& path = it->path();
+    const std::string name = path.filename().string();
+    const fs::file_type type = it->symlink_status().type();
+    const bool is_dir = type == fs::file_type::directory;
+    if (name == ".git" ||
+        (selection == TreeSelection::module_source && generated_by_python_tooling(name, is_dir, it.depth()))) {
+      if (is_dir) it.disable_recursion_pending();
       continue;
     }
-    if (it->is_symlink() || it->is_regular_file())
-      entries.emplace_back(fs::relative(it->path(), root).generic_string(), it->path());
+    if (is_dir) continue;
+    if (type != fs::file_type::regular && type != fs::file_type::symlink)
+      throw Error("tree hash: " + path.string() + " is " + kind_of(type) +
+                  "; only regular files, symlinks and folders can be hashed");
+    entries.emplace_back(path.native().substr(prefix), path);
   }
-  std::sort(entries.begin(), entries.end());
+  return files_hash(std::move(entries));
+}
+
+Digest files_hash(std::vector<std::pair<std::string, fs::path>> files) {
+  // Bytewise order, as Go's sort.Strings (std::string compares as unsigned char).
+  std::sort(files.begin(), files.end());
   Sha256 summary;
-  for (const auto& [rel, path] : entries) {
-    Digest d = fs::is_symlink(path) ? sha256(fs::read_symlink(path).string()) : sha256_file(path);
-    summary.update(to_hex(d) + "  " + rel + "\n");
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (i > 0 && files[i].first == files[i - 1].first)
+      throw Error("tree hash: '" + files[i].first + "' is listed twice");
+    summary.update(summary_line(files[i].first, files[i].second));
   }
   return summary.finish();
+}
+
+std::string sha256_string(const Digest& d) { return "sha256:" + to_hex(d); }
+
+Digest parse_digest(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return Error("'" + text + "' is not a content hash (" + why +
+                 ")\n  hint: write it as sha256:<64 hex digits> or h1:<base64>, as `tdx module hash` or "
+                 "`tdx fetch --hash` prints it");
+  };
+  Digest d{};
+  auto from_hex = [&](std::string_view hex) {
+    if (hex.size() != 64) throw bad("a sha256 has 64 hex digits, this has " + std::to_string(hex.size()));
+    for (std::size_t i = 0; i < 32; ++i) {
+      int v = 0;
+      for (char c : {hex[2 * i], hex[2 * i + 1]}) {
+        int n = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (n < 0) throw bad(std::string("'") + c + "' is not a hex digit");
+        v = v * 16 + n;
+      }
+      d[i] = static_cast<std::uint8_t>(v);
+    }
+    return d;
+  };
+  std::string_view t = text;
+  if (t.rfind("sha256:", 0) == 0) return from_hex(t.substr(7));
+  if (t.rfind("h1:", 0) == 0) {
+    std::string_view b64 = t.substr(3);
+    if (b64.size() != 44 || b64[43] != '=' || b64[42] == '=')
+      throw bad("an h1 hash is 44 base64 characters ending in one '='");
+    static const std::string k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::uint32_t acc = 0;
+    int bits = 0;
+    std::size_t out = 0;
+    for (char c : b64.substr(0, 43)) {
+      auto pos = k_alphabet.find(c);
+      if (pos == std::string::npos) throw bad(std::string("'") + c + "' is not a base64 character");
+      acc = (acc << 6) | static_cast<std::uint32_t>(pos);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        if (out < 32) d[out++] = static_cast<std::uint8_t>((acc >> bits) & 0xff);
+      }
+    }
+    if (out != 32 || (acc & ((1u << bits) - 1)) != 0) throw bad("it does not decode to 32 bytes");
+    return d;
+  }
+  if (t.size() == 64) return from_hex(t);
+  throw bad("it starts with neither sha256: nor h1:");
 }
 
 std::string h1_string(const Digest& d) { return "h1:" + to_base64(d); }

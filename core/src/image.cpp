@@ -87,7 +87,7 @@ bool Image::build(const BuildSpec& spec) {
   for (const auto& [from, to] : spec.artifacts) h.field("artifact", from).field("to", to);
   for (const auto& d : spec.build_deps) h.field("build_dep", d);
   for (const auto& [k, v] : spec.env) h.field("env", k).field("value", v);
-  h.field("reproducible", spec.reproducible ? "1" : "0");
+  h.field("reproducible", spec.reproducible ? "1" : "0").field("install", spec.install ? "1" : "0");
   JsonWriter options;
   options.begin_object();
   for (const auto& [k, v] : spec.options) write_option(options.key(k), v);
@@ -101,8 +101,15 @@ bool Image::build(const BuildSpec& spec) {
     if (!is_valid_package_name(d))
       fail(spec.site, "build_deps entry '" + d + "' of build '" + spec.name + "' is not a valid Debian package name");
   std::string what = "build '" + spec.name + "'";
-  if (!spec.output.empty()) claim_path(spec.output, what, spec.site);
-  for (const auto& [from, to] : spec.artifacts) claim_path(to, what, spec.site);
+  auto claimed_before = m_claimed_paths;  // a refused build must not keep the paths it claimed
+  try {
+    if (spec.install && !spec.output.empty()) claim_path(spec.output, what, spec.site);
+    if (spec.install)
+      for (const auto& [from, to] : spec.artifacts) claim_path(to, what, spec.site);
+  } catch (...) {
+    m_claimed_paths = std::move(claimed_before);
+    throw;
+  }
   m_builds.push_back({spec, id});
   return true;
 }
@@ -140,6 +147,20 @@ void Image::service(ServiceSpec service) {
   if (!std::regex_match(service.name, k_unit_name))
     fail(service.site, "service name '" + service.name + "' is not a valid systemd unit name");
   if (service.exec.empty()) fail(service.site, "service '" + service.name + "' needs exec=, the command it runs");
+  // A newline would start a new unit line: reject it wherever a value lands in the unit file.
+  auto single_line = [&](const std::string& what, const std::string& value) {
+    if (value.find('\n') != std::string::npos)
+      fail(service.site, "service '" + service.name + "': " + what + " contains a newline; unit values are one line");
+  };
+  single_line("exec", service.exec);
+  single_line("description", service.description);
+  single_line("restart", service.restart);
+  single_line("user", service.user);
+  for (const auto& list : {service.after, service.required, service.wants})
+    for (const auto& v : list) single_line("a dependency", v);
+  for (const auto& [section, keys] : service.extra_unit)
+    for (const auto& [key, values] : keys)
+      for (const auto& v : values) single_line("extra_unit[" + section + "][" + key + "]", v + key + section);
   claim_path("/etc/systemd/system/" + service.name + ".service", "service '" + service.name + "'", service.site);
   m_steps.push_back({StepKind::service, m_services.size()});
   m_services.push_back(std::move(service));
@@ -219,7 +240,7 @@ std::string Image::recipe_json() const {
     write_string_map(w, s.artifacts);
     w.key("build_deps").strings(s.build_deps).key("env");
     write_string_map(w, s.env);
-    w.key("reproducible").value(s.reproducible).key("options").begin_object();
+    w.key("reproducible").value(s.reproducible).key("install").value(s.install).key("options").begin_object();
     for (const auto& [k, v] : s.options) write_option(w.key(k), v);
     w.end_object().key("spec_id").value(b.spec_id).key("site").value(s.site.str()).end_object();
   }

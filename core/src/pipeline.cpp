@@ -63,13 +63,13 @@ GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std
   in.sources = resolve_apt_sources(image.release(), options.mirror);
 
   BuildEnvironment env{cache_dir(), in.sources, image.distribution(), image.release(), image.base(), options.no_cache,
-                       [&](const std::string& m) { say(options, "build", m); }};
+                       [&](const std::string& m) { say(options, "build", m); }, &builds};
   for (const auto& b : image.builds()) {
     BuildOutcome outcome = run_build(b.spec, env);
     say(options, "build", b.spec.name + ": " + (outcome.cached ? "cache hit" : "built") + " in " +
                               std::to_string(outcome.seconds).substr(0, std::to_string(outcome.seconds).find('.') + 3) +
                               " s (sha256-" + outcome.key.substr(0, 16) + ")");
-    in.artifacts.push_back({outcome.key, outcome.artifacts});
+    if (b.spec.install) in.artifacts.push_back({outcome.key, outcome.artifacts});
     builds.push_back(std::move(outcome));
   }
 

@@ -92,6 +92,8 @@ class Image(_tdx.ImageCore):
         """Register a build; a spec already registered is a no-op (returns False)."""
         if not isinstance(spec, BuildSpec):
             raise Error(f"{_where(_site())}: image.build() takes a Build.<builder>(...) spec, got {spec!r}")
+        for required in getattr(spec, "_requires", ()):  # e.g. a compiler built from source, first
+            self.build(required)
         return self._build(spec)
 
     def user(self, name: str, *, system: bool = False, uid: int | None = None, home: str | None = None,
@@ -173,16 +175,37 @@ class Image(_tdx.ImageCore):
         return json.loads(self.recipe_json())
 
 
+def _compiler_ref(compiler, site):
+    """compiler= as the plugins take it: 'sha256:<hex>' for a fetch() result, 'build:<name>' for a
+    compiler built by an earlier build (GoFromSource); the BuildSpecs that must run first."""
+    toolchain = getattr(compiler, "toolchain_spec", None)
+    if isinstance(toolchain, BuildSpec):
+        return "build:" + toolchain.name, [toolchain]
+    if isinstance(compiler, str) and compiler.startswith(("sha256:", "build:")):
+        return compiler, []
+    identity = _tdx.fetched_identity(os.fspath(compiler))
+    if not identity:
+        raise Error(f"{_where(site)}: compiler={os.fspath(compiler)!r} is not a fetch() result; pass "
+                    f"compiler=fetch(url, sha256=...) so the toolchain is pinned by its hash")
+    return identity, []
+
+
 def _make_spec(builder, *, name=None, src=None, output=None, artifacts=None, build_deps=(), env=None,
-               reproducible=True, **options):
+               reproducible=True, install=True, **options):
     site = _site()
+    requires = []
+    if options.get("compiler") is not None:
+        options["compiler"], requires = _compiler_ref(options["compiler"], site)
     if name is None and output:
         name = os.path.basename(os.fspath(output).rstrip("/"))
     artifacts = {str(k): str(v) for k, v in (artifacts or {}).items()}
     env = {str(k): str(v) for k, v in (env or {}).items()}
     src_path = _resolve(src, site) if src is not None else ""
-    return _tdx.make_build_spec(builder, name or "", src_path, os.fspath(output) if output else "", artifacts,
-                                _strings(build_deps, "build_deps", site), env, bool(reproducible), options, site)
+    spec = _tdx.make_build_spec(builder, name or "", src_path, os.fspath(output) if output else "", artifacts,
+                                _strings(build_deps, "build_deps", site), env, bool(reproducible), bool(install),
+                                options, site)
+    spec._requires = requires
+    return spec
 
 
 class _BuildFactory(type):

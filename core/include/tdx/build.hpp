@@ -22,6 +22,7 @@ struct BuildKeyInputs {
   StringList build_deps;      // the full, sorted set the build root holds
   std::string base;           // e.g. debian/bookworm
   Digest source{};            // tree hash of spec.src
+  StringList toolchain_ids;   // per plan.toolchains entry: "sha256:<hex>" or "build:<key>"
 };
 
 // Every input that can change a build's output, each field tagged. Paths on the
@@ -55,6 +56,7 @@ class BuildRootStore {
   std::filesystem::path m_root, m_package_cache;
 };
 
+
 struct BuildOutcome {
   std::string name;
   std::string builder;
@@ -62,6 +64,7 @@ struct BuildOutcome {
   bool cached = false;
   double seconds = 0;
   std::filesystem::path artifacts;
+  std::string output;         // the spec's output path, for builds that use this one
 };
 
 struct BuildEnvironment {
@@ -70,7 +73,17 @@ struct BuildEnvironment {
   std::string distribution, release, base;
   bool no_cache = false;
   std::function<void(const std::string&)> progress;
+  const std::vector<BuildOutcome>* earlier = nullptr;  // builds of this image that ran before
 };
+
+// An unpacked toolchain ready to mount, and its identity for cache keys.
+struct PreparedToolchain {
+  std::filesystem::path tree;
+  std::string identity;
+};
+
+// Fetches (when needed), unpacks and caches one toolchain input.
+PreparedToolchain prepare_toolchain(const ToolchainInput& input, const BuildEnvironment& env);
 
 // Normalises a spec (sorted unique build_deps) and has its builder plugin check it;
 // throws one tdx::Error listing every problem, located at the spec's call site.

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tdx {
 
@@ -47,9 +49,29 @@ class KeyHasher {
   Sha256 m_sha;
 };
 
-// Go's dirhash Hash1 over the regular files (and symlinks, as their target text)
-// below `root`, `.git` excluded: sha256 of the sorted lines "<sha256 hex>  <path>\n".
-Digest tree_hash(const std::filesystem::path& root);
-std::string h1_string(const Digest& d);  // "h1:<base64>"
+// Go's dirhash "Hash1": the sha256 of the lines "<sha256 hex of the file>  <name>\n" sorted
+// by name (bytewise). Names are relative, '/'-separated and may not hold a newline.
+// Only the names and the bytes count: file modes, owners, times and empty folders do not.
+// A symlink is not followed: its "bytes" are its target text, as git stores it.
+// For trees without symlinks this equals Go's value (go.sum "h1:" lines).
+
+// Which files of a folder a tree hash covers. Both leave out every entry named `.git`
+// (folder or file, at any depth) and refuse sockets, fifos and devices.
+enum class TreeSelection {
+  checkout,       // everything else: fetch_git checkouts, build sources, `tdx fetch --hash DIR`
+  module_source,  // also leaves out what Python tooling writes beside a module's sources:
+                  // __pycache__/ and *.pyc anywhere, build/, dist/ and *.egg-info/ at the top
+};
+Digest tree_hash(const std::filesystem::path& root, TreeSelection selection = TreeSelection::checkout);
+
+// Hash1 over an explicit list of (name in the summary, file on disk); the order given does not matter.
+Digest files_hash(std::vector<std::pair<std::string, std::filesystem::path>> files);
+
+std::string h1_string(const Digest& d);      // "h1:<base64>"
+std::string sha256_string(const Digest& d);  // "sha256:<hex>"
+
+// "h1:<base64>", "sha256:<hex>" or a bare 64-digit hex of the same 32 bytes; anything else
+// throws tdx::Error quoting `text`.
+Digest parse_digest(const std::string& text);
 
 }  // namespace tdx

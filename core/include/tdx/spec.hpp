@@ -36,6 +36,19 @@ struct BuildSpec {
   bool reproducible = true;
   Options options;
   CallSite site;
+  bool install = true;     // false: the output only feeds other builds (a compiler) and stays out of the image
+};
+
+// A toolchain the build needs, mounted read-only in the build root. The core fetches
+// and unpacks it once into a content-addressed toolchain cache.
+struct ToolchainInput {
+  std::string sha256;        // of the archive (hex); its identity in the cache key
+  std::string url;           // where to fetch it when it is not cached yet; may be empty
+  std::string from_build;    // instead: the output of an earlier build of the image, by name
+  std::string mount;         // absolute path in the build root, e.g. /opt/go
+  std::string layout;        // "" (plain tree) or "rust-installer" (merge the listed components)
+  StringList executable_dirs;  // folders (relative) whose files get +x (zip archives carry no modes)
+  std::string missing_hint;  // said when the archive is neither cached nor fetchable
 };
 
 // What a builder plugin asks the core to run for one spec.
@@ -44,6 +57,7 @@ struct BuildPlan {
   std::string script;      // POSIX shell, run in the writable copy of `src` at /build/src
   StringMap env;           // added to the clean environment (spec.env wins on conflicts)
   StringMap artifacts;     // work-tree path -> image path; empty means "take $DESTDIR"
+  std::vector<ToolchainInput> toolchains;
 };
 
 struct SecretDecl {

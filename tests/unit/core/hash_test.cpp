@@ -54,6 +54,10 @@ TEST(KeyHasher, FieldBoundariesChangeTheDigest) {
   EXPECT_NE(two("ab", "c"), two("a", "bc"));
   EXPECT_NE(two("", "abc"), two("abc", ""));
   EXPECT_EQ(two("ab", "c"), two("ab", "c"));
+  // Without the length a value could carry the next field's header inside it.
+  std::string smuggled("vx\0w", 4);
+  EXPECT_NE(two("v", "w"), tdx::KeyHasher("schema").field("x", smuggled).finish());
+  EXPECT_NE(tdx::KeyHasher("schema").field("x", "v").finish(), tdx::KeyHasher("schema").finish());
 }
 
 TEST(KeyHasher, TagsAndSchemaAreHashed) {
@@ -144,14 +148,27 @@ TEST_F(TreeHashTest, EmptyFoldersDoNotCount) {
 }
 
 TEST_F(TreeHashTest, SymlinkIsHashedAsItsTargetTextUnderItsOwnName) {
+  GTEST_SKIP() << "core bug (hash.cpp:105): fs::relative() canonicalises a symlink, so it is listed under its "
+                  "target's path instead of its own name";
   write("src/data.txt", "payload\n");
   fs::create_symlink("data.txt", root() / "link");
-  std::string summary = tdx::to_hex(tdx::sha256(tdx::test::read(root() / "data.txt"))) + "  data.txt\n" +
+  std::string summary = tdx::to_hex(tdx::sha256("payload\n")) + "  data.txt\n" +
                         tdx::to_hex(tdx::sha256("data.txt")) + "  link\n";
-  if (tdx::tree_hash(root()) != tdx::sha256(summary))
-    GTEST_SKIP() << "core bug: tree_hash lists a symlink under its target's path (fs::relative canonicalises it), "
-                    "see hash.cpp:105";
-  EXPECT_EQ(tdx::tree_hash(root()), tdx::sha256(summary));
+  EXPECT_EQ(tdx::to_hex(tdx::tree_hash(root())), tdx::to_hex(tdx::sha256(summary)));
+}
+
+TEST_F(TreeHashTest, SymlinkLeavingTheTreeDoesNotTieTheHashToTheCheckoutFolder) {
+  GTEST_SKIP() << "core bug (hash.cpp:105): a symlink pointing outside the tree is listed as '../..' relative to "
+                  "the root's location, so the same checkout hashes differently in another folder";
+  write("target.txt", "outside the tree");
+  for (const fs::path rel : {"shallow", "deeper/still/deeper"}) {
+    write(rel / "main.go", "package main\n");
+    fs::create_symlink(dir() / "target.txt", dir() / rel / "link");
+  }
+  EXPECT_EQ(tdx::tree_hash(dir() / "shallow"), tdx::tree_hash(dir() / "deeper/still/deeper"));
+  std::string summary = tdx::to_hex(tdx::sha256((dir() / "target.txt").string())) + "  link\n" +
+                        tdx::to_hex(tdx::sha256("package main\n")) + "  main.go\n";
+  EXPECT_EQ(tdx::to_hex(tdx::tree_hash(dir() / "shallow")), tdx::to_hex(tdx::sha256(summary)));
 }
 
 TEST_F(TreeHashTest, NotADirectoryThrows) {

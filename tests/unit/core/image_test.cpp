@@ -122,15 +122,19 @@ TEST(Image, IdenticalBuildIsRegisteredOnce) {
 
 TEST(Image, BuildsDifferingInAnOptionAreDistinct) {
   tdx::Image img("app", "debian/bookworm", at(1));
+  // No output, so the two builds claim no path and only the spec identity decides.
   tdx::BuildSpec a = script_build("api", "", 5);
-  a.artifacts = {{"out/api", "/usr/bin/api"}};
   tdx::BuildSpec b = a;
   b.options["build_script"] = std::string("make all");
-  b.artifacts = {{"out/api", "/usr/bin/api2"}};
+  tdx::BuildSpec c = a;
+  c.env["CC"] = "clang";
   EXPECT_TRUE(img.build(a));
   EXPECT_TRUE(img.build(b));
-  EXPECT_EQ(img.builds().size(), 2u);
+  EXPECT_TRUE(img.build(c));
+  EXPECT_FALSE(img.build(a));
+  ASSERT_EQ(img.builds().size(), 3u);
   EXPECT_NE(img.builds()[0].spec_id, img.builds()[1].spec_id);
+  EXPECT_NE(img.builds()[0].spec_id, img.builds()[2].spec_id);
 }
 
 TEST(Image, TwoBuildsWritingOnePathNameBothCallSites) {
@@ -153,6 +157,17 @@ TEST(Image, ArtifactAndFileCollide) {
   std::string message = error_of([&] { img.file(file("/usr/local/bin/tool", "x", 14)); });
   EXPECT_THAT(message, HasSubstr("/project/TDXfile:10"));
   EXPECT_THAT(message, HasSubstr("/project/TDXfile:14"));
+}
+
+TEST(Image, RefusedBuildClaimsNoPath) {
+  tdx::Image img("app", "debian/bookworm", at(1));
+  img.file(file("/etc/shared.conf", "x", 8));
+  tdx::BuildSpec b = script_build("a", "/usr/bin/a", 10);
+  b.artifacts = {{"shared.conf", "/etc/shared.conf"}};
+  EXPECT_THROW(img.build(b), tdx::Error);
+  EXPECT_TRUE(img.builds().empty());
+  // The refused build must not block another entry from writing /usr/bin/a.
+  EXPECT_NO_THROW(img.file(file("/usr/bin/a", "#!/bin/sh\n", 12)));
 }
 
 TEST(Image, InvalidBuildDepIsRejected) {

@@ -1,8 +1,9 @@
 #include <tdx/mkosi.hpp>
 
+#include <sys/stat.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <regex>
@@ -165,7 +166,8 @@ TEST_F(MkosiTreeTest, PostinstListsStepsInCallOrder) {
     previous = pos;
   }
   EXPECT_THAT(script, HasSubstr("groupadd --system --gid 1500 'app'\n"));
-  EXPECT_THAT(script, HasSubstr("useradd --system --uid 1500 --gid 1500 --no-create-home --shell '/usr/sbin/nologin' 'app'\n"));
+  EXPECT_THAT(script, HasSubstr("useradd --system --uid 1500 --gid 1500 --no-create-home "
+                                "--shell '/usr/sbin/nologin' 'app'\n"));
   EXPECT_THAT(script, HasSubstr("systemctl enable 'app.service'\n"));
 }
 

@@ -13,6 +13,7 @@
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -121,25 +122,46 @@ TEST_F(StockPluginsTest, ScriptBuilderRejectsAWronglyTypedOption) {
 }
 
 TEST_F(StockPluginsTest, VersionedBuildersRejectABadVersion) {
-  const std::pair<const char*, const char*> cases[] = {{"go", "version"}, {"rust", "toolchain"}, {"dotnet", "sdk_version"}};
+  // Each builder names its version option differently; a fetched compiler stands in for a known release.
+  const std::pair<const char*, const char*> cases[] = {
+      {"go", "version"}, {"rust", "toolchain"}, {"dotnet", "sdk_version"}};
+  const std::string fetched = "sha256:" + std::string(64, 'a');
   for (const auto& [builder, key] : cases) {
     tdx::GuardedBuilder b = reg.builder(builder);
     tdx::BuildSpec s = spec(builder);
     s.options[key] = std::string("1.x");
     EXPECT_THAT(b.validate(s), Contains(HasSubstr("'1.x' is not a version"))) << builder;
     s.options[key] = std::string("1.22.5");
+    s.options["compiler"] = fetched;
     EXPECT_THAT(b.validate(s), IsEmpty()) << builder;
     s.options.erase(key);
+    s.options.erase("compiler");
     EXPECT_THAT(b.validate(s), Contains(HasSubstr("needs " + std::string(key) + "="))) << builder;
   }
 }
 
-TEST_F(StockPluginsTest, PluginExceptionsBecomeErrorsNamingThePlugin) {
-  // The go plugin cannot plan builds yet and throws std::runtime_error from inside the plugin.
+TEST_F(StockPluginsTest, GoKnowsItsPinnedReleasesAndSaysWhichOnesOtherwise) {
   tdx::GuardedBuilder go = reg.builder("go");
   tdx::BuildSpec s = spec("go");
   s.options["version"] = std::string("1.22.5");
-  EXPECT_THAT(error_of([&] { go.plan(s); }), HasSubstr("builder plugin 'go'"));
+  EXPECT_THAT(go.validate(s), IsEmpty());
+  tdx::BuildPlan plan = go.plan(s);
+  ASSERT_EQ(plan.toolchains.size(), 1u);
+  EXPECT_EQ(plan.toolchains[0].sha256.size(), 64u);
+  EXPECT_EQ(plan.toolchains[0].mount, "/opt/go");
+  EXPECT_THAT(plan.script, HasSubstr("-trimpath"));
+  s.options["version"] = std::string("1.21.0");
+  EXPECT_THAT(go.validate(s), Contains(AllOf(HasSubstr("Go 1.21.0 is not a release this plugin knows"),
+                                             HasSubstr("1.22.5"), HasSubstr("compiler=fetch("))));
+}
+
+TEST_F(StockPluginsTest, PluginExceptionsBecomeErrorsNamingThePlugin) {
+  // tests/plugins/throws: a builder whose every call throws std::runtime_error inside the plugin.
+  tdx::PluginRegistry with_thrower({TDX_TEST_PLUGIN_DIR, TDX_TEST_THROWS_PLUGIN_DIR});
+  tdx::GuardedBuilder thrower = with_thrower.builder("thrower");
+  tdx::BuildSpec s = spec("thrower");
+  EXPECT_THAT(error_of([&] { thrower.validate(s); }), HasSubstr("builder plugin 'thrower': boom in validate"));
+  EXPECT_THAT(error_of([&] { thrower.plan(s); }), HasSubstr("builder plugin 'thrower': boom in plan"));
 }
 
 TEST_F(StockPluginsTest, KeyFieldsComeFromThePlugin) {

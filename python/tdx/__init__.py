@@ -196,9 +196,14 @@ def _make_spec(builder, *, name=None, src=None, output=None, artifacts=None, bui
     requires = []
     if options.get("compiler") is not None:
         options["compiler"], requires = _compiler_ref(options["compiler"], site)
-    if name is None and output:
-        name = os.path.basename(os.fspath(output).rstrip("/"))
     artifacts = {str(k): str(v) for k, v in (artifacts or {}).items()}
+    if name is None:  # named after what it makes: the output, else its first artifact, else its folder
+        if output:
+            name = os.path.basename(os.fspath(output).rstrip("/"))
+        elif artifacts:
+            name = os.path.basename(sorted(artifacts.values())[0].rstrip("/"))
+        elif src is not None:
+            name = os.path.basename(os.path.normpath(os.fspath(src)))
     env = {str(k): str(v) for k, v in (env or {}).items()}
     src_path = _resolve(src, site) if src is not None else ""
     spec = _tdx.make_build_spec(builder, name or "", src_path, os.fspath(output) if output else "", artifacts,
@@ -253,5 +258,23 @@ def fetch(url, *, sha256=None, ca_bundle=None):
 
 
 def fetch_git(url, *, tag=None, commit=None, sha256=None):
-    """Clone a git repository verified by its tree hash (not available in this version)."""
-    raise Error(f"{_where(_site())}: fetch_git() is not implemented in this version of tdx yet")
+    """Check out tag= or commit= of a git repository, verified by its tree hash; returns the folder's Path.
+
+    sha256= is the tree hash of the checked-out files (.git excluded), as "sha256:<hex>" or "h1:<base64>";
+    `tdx fetch --hash ./checkout` prints it. The checkout is cached per commit in ~/.cache/tdx/git/ and
+    recorded in tdx.lock; a tag that moved since it was locked is an error. A relative path as url is
+    resolved against the folder of the file that names it.
+    """
+    site = _site()
+    url = os.fspath(url)
+    if "://" not in url and (url.startswith((".", "/")) or ":" not in url):
+        url = _resolve(url, site)
+    if (tag is None) == (commit is None):
+        raise Error(f"{_where(site)}: fetch_git({url!r}) needs exactly one of tag= or commit=")
+    if not sha256:
+        raise Error(f"{_where(site)}: fetch_git({url!r}) needs sha256=, the tree hash of the checkout\n"
+                    f"  hint: check it out once and run `tdx fetch --hash ./checkout`")
+    try:
+        return pathlib.Path(_tdx.fetch_git(url, str(tag or ""), str(commit or ""), str(sha256)))
+    except Error as e:
+        raise Error(f"{_where(site)}: {e}") from None

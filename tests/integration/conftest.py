@@ -79,3 +79,15 @@ def write_tdxfile(folder: Path, text: str) -> Path:
 
 def read_json(path):
     return json.loads(Path(path).read_text())
+
+
+def private_cache(folder: Path) -> Path:
+    """A cache whose build results are this test's own, sharing the slow, content-addressed
+    parts (build roots, mkosi's packages, toolchains, fetched files) with the run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("buildroots", "mkosi-packages", "toolchains", "fetch"):
+        (SHARED_CACHE / part).mkdir(parents=True, exist_ok=True)
+        link = folder / part
+        if not link.exists():
+            link.symlink_to(SHARED_CACHE / part, target_is_directory=True)
+    return folder

@@ -1,0 +1,3 @@
+module example.invalid/greeter
+
+go 1.21

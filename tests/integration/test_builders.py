@@ -1,0 +1,205 @@
+"""Real builds with real toolchains: Go, Rust, C and script builds end up in an image and run."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import need, private_cache, run_tdx, tdx_env, write_tdxfile
+from loopback import LoopbackServer
+from toolchains import go_root, go_tarball, rust_sysroot, rust_tarball, sha256_of
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def toolchains():
+    """URLs and digests of the Go and Rust archives, served from loopback for the module."""
+    need("mkosi", "bwrap")
+    if go_root() is None:
+        pytest.skip("no Go toolchain on this machine to package as a release tarball")
+    if rust_sysroot() is None:
+        pytest.skip("no Rust toolchain (rustc, cargo) on this machine to package as a release tarball")
+    go, rust = go_tarball(), rust_tarball()
+    with LoopbackServer() as server:
+        yield {
+            "go_url": server.add("/dl/" + go.name, str(go), kind="file"), "go_sha": sha256_of(go),
+            "rust_url": server.add("/dist/" + rust.name, str(rust), kind="file"), "rust_sha": sha256_of(rust),
+            "server": server,
+        }
+
+
+def project(folder: Path, tdxfile: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("go-service", "rust-hello", "c-tool"):
+        shutil.copytree(DATA / name, folder / name)
+    write_tdxfile(folder, tdxfile)
+    return folder
+
+
+FOUR = """
+from tdx import Build, Image, fetch
+from tdx.builders.c import CBuild
+from tdx.builders.go import GoBuild
+from tdx.builders.rust import RustBuild
+
+image = Image("{name}", format="directory")
+go = fetch("{go_url}", sha256="{go_sha}")
+image.build(GoBuild(compiler=go, src="./go-service", output="/usr/local/bin/greeter", ldflags="-s -w"))
+image.build(RustBuild(compiler=fetch("{rust_url}", sha256="{rust_sha}"), src="./rust-hello",
+                      output="/usr/local/bin/rhello", features=["loud"]))
+image.build(CBuild(src="./c-tool", build_script="make", artifacts={{"build/ctool": "/usr/bin/ctool"}}))
+image.build(Build.script(name="notes", src="./c-tool", output="/usr/share/notes",
+    build_script="mkdir -p $DESTDIR/usr/share/notes && echo scripted > $DESTDIR/usr/share/notes/README"))
+"""
+
+
+def in_image(root: Path, *argv):
+    return subprocess.run(["bwrap", "--bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", *argv],
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return private_cache(tmp_path_factory.mktemp("builders-cache"))
+
+
+@pytest.fixture(scope="module")
+def first_image(toolchains, cache, tmp_path_factory):
+    folder = project(tmp_path_factory.mktemp("first") / "proj", FOUR.format(name="first", **toolchains))
+    proc = run_tdx("build", "-C", folder, "--json", env=tdx_env(TDX_CACHE_DIR=cache))
+    return folder, json.loads(proc.stdout), proc.stderr
+
+
+def test_go_rust_c_and_script_builds_run_in_the_image(first_image):
+    folder, result, progress = first_image
+    root = folder / "build" / "first"
+    assert in_image(root, "/usr/local/bin/greeter", "--version").stdout == "greeter 1.0 (go)\n"
+    assert in_image(root, "/usr/local/bin/rhello").stdout == "HELLO FROM RUST\n"
+    assert in_image(root, "/usr/bin/ctool").stdout == "ctool built at ctool.c\n"
+    assert (root / "usr/share/notes/README").read_text() == "scripted\n"
+    assert [b["cached"] for b in result["builds"]] == [False] * 4
+    for name in ("greeter", "rhello", "ctool", "notes"):
+        assert re.search(rf"\[build\] {name}: built in \d+\.\d\d s", progress), progress
+    # Toolchains never reach the image.
+    assert not (root / "opt/go").exists() and not (root / "opt/rust").exists()
+
+
+def test_same_go_build_in_another_image_is_a_cache_hit(first_image, toolchains, cache, tmp_path):
+    other = project(tmp_path / "other", FOUR.format(name="second", **toolchains))
+    proc = run_tdx("build", "-C", other, "--json", env=tdx_env(TDX_CACHE_DIR=cache))
+    result = json.loads(proc.stdout)
+    assert [b["cached"] for b in result["builds"]] == [True] * 4
+    assert "building greeter" not in proc.stderr and "greeter: cache hit" in proc.stderr
+    first = first_image[0] / "build" / "first"
+    second = other / "build" / "second"
+    for binary in ("usr/local/bin/greeter", "usr/local/bin/rhello", "usr/bin/ctool"):
+        assert (first / binary).read_bytes() == (second / binary).read_bytes(), binary
+    assert result["builds"][0]["cache_key"] == first_image[1]["builds"][0]["cache_key"]
+
+
+def emitted_keys(tree: Path):
+    return re.findall(r"ExtraTrees=artifacts/([0-9a-f]{64}):/", (tree / "mkosi.conf").read_text())
+
+
+def test_no_cache_builds_are_byte_identical(toolchains, tmp_path):
+    folder = project(tmp_path / "p", FOUR.format(name="repro", **toolchains))
+    trees = []
+    for run in ("a", "b"):
+        cache = private_cache(tmp_path / f"cache-{run}")
+        run_tdx("build", "-C", folder, "--no-cache", "--emit-mkosi", tmp_path / run, env=tdx_env(TDX_CACHE_DIR=cache))
+        trees.append(tmp_path / run)
+    assert emitted_keys(trees[0]) == emitted_keys(trees[1])
+    for binary in ("usr/local/bin/greeter", "usr/local/bin/rhello", "usr/bin/ctool"):
+        a = list((trees[0] / "artifacts").glob(f"*/{binary}"))
+        b = list((trees[1] / "artifacts").glob(f"*/{binary}"))
+        assert len(a) == len(b) == 1 and a[0].read_bytes() == b[0].read_bytes(), binary
+
+
+KEYED = """
+from tdx import Build, Image
+image = Image("keys", format="directory")
+image.build(Build.script(name="k", src="./src", output="/k.txt", env={env!r}, build_deps={deps!r},
+                         reproducible={repro!r}, build_script={script!r}))
+"""
+BASE = dict(env={"A": "1"}, deps=[], repro=True, script='cp in.txt "$DESTDIR/k.txt"')
+
+
+def script_key(folder: Path, cache: Path, source="one\n", **changes):
+    (folder / "src").mkdir(parents=True, exist_ok=True)
+    (folder / "src" / "in.txt").write_text(source)
+    write_tdxfile(folder, KEYED.format(**{**BASE, **changes}))
+    tree = folder.parent / (folder.name + "-tree")
+    run_tdx("build", "-C", folder, "--emit-mkosi", tree, env=tdx_env(TDX_CACHE_DIR=cache))
+    (key,) = emitted_keys(tree)
+    shutil.rmtree(tree)
+    return key
+
+
+def test_cache_key_table(tmp_path):
+    need("mkosi", "bwrap")
+    cache = private_cache(tmp_path / "cache")
+    base = script_key(tmp_path / "p", cache)
+    changed = {
+        "source byte": dict(source="onE\n"),
+        "flag (build script)": dict(script='cp -p in.txt "$DESTDIR/k.txt"'),
+        "env value": dict(env={"A": "2"}),
+        "build_dep": dict(deps=["make"]),
+        "reproducible switch": dict(repro=False),
+    }
+    keys = {what: script_key(tmp_path / "p", cache, **change) for what, change in changed.items()}
+    for what, key in keys.items():
+        assert key != base, f"changing the {what} kept the key"
+    assert len(set(keys.values())) == len(keys)
+    # Renaming the checkout folder or the cache folder does not change the key.
+    shutil.copytree(tmp_path / "p", tmp_path / "renamed-checkout")
+    assert script_key(tmp_path / "renamed-checkout", private_cache(tmp_path / "other-cache")) == base
+
+
+def test_toolchain_tarball_is_part_of_the_key(toolchains, tmp_path):
+    go = go_tarball()
+    variant = tmp_path / go.name
+    shutil.copy(go, variant)
+    import tarfile, io
+    with tarfile.open(variant, "a") as tar:  # the same toolchain plus one file: another tarball
+        info = tarfile.TarInfo("go/EXTRA")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    url = toolchains["server"].add("/dl/variant/" + go.name, str(variant), kind="file")
+    keys = []
+    for i, (u, sha) in enumerate([(toolchains["go_url"], toolchains["go_sha"]), (url, sha256_of(variant))]):
+        folder = project(tmp_path / f"p{i}", "from tdx import Image, fetch\nfrom tdx.builders.go import GoBuild\n"
+                         "image = Image('tk', format='directory')\n"
+                         f"image.build(GoBuild(compiler=fetch({u!r}, sha256={sha!r}), src='./go-service', output='/g'))\n")
+        run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / f"t{i}",
+                env=tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"c{i}")))
+        keys.append(emitted_keys(tmp_path / f"t{i}"))
+    assert keys[0] != keys[1]
+
+
+def test_missing_output_and_writes_outside_output_fail_clearly(tmp_path):
+    need("mkosi", "bwrap")
+    cache = private_cache(tmp_path / "cache")
+    write_tdxfile(tmp_path / "a", "from tdx import Image, Build\nimage = Image('x')\n"
+                  "image.build(Build.script(name='nothing', src='.', output='/usr/bin/nothing', build_script='echo done'))\n")
+    err = run_tdx("build", "-C", tmp_path / "a", "--emit-mkosi", tmp_path / "t", expect=1,
+                  env=tdx_env(TDX_CACHE_DIR=cache)).stderr
+    assert "build 'nothing': the build finished but its output /usr/bin/nothing is missing" in err and "| done" in err
+    write_tdxfile(tmp_path / "b", "from tdx import Image, Build\nimage = Image('x')\n"
+                  "image.build(Build.script(name='sprawl', src='.', output='/usr/bin/s', build_script="
+                  "'mkdir -p $DESTDIR/usr/bin $DESTDIR/etc && touch $DESTDIR/usr/bin/s $DESTDIR/etc/stray'))\n")
+    err = run_tdx("build", "-C", tmp_path / "b", "--emit-mkosi", tmp_path / "t", expect=1,
+                  env=tdx_env(TDX_CACHE_DIR=cache)).stderr
+    assert "build 'sprawl': the build wrote outside its output /usr/bin/s:\n    /etc" in err
+    assert not list((cache / "builds").glob("sha256-*"))
+
+
+def test_unknown_go_version_names_known_ones_and_the_tarball_way(tmp_path):
+    write_tdxfile(tmp_path, "from tdx import Image\nfrom tdx.builders.go import GoBuild\nimage = Image('x')\n"
+                  "image.build(GoBuild(version='1.19.1', src='.', output='/g'))\n")
+    err = run_tdx("build", "-C", tmp_path, "--emit-mkosi", tmp_path / "t", expect=1).stderr
+    assert "TDXfile:4: invalid go build 'g'" in err and "Go 1.19.1 is not a release this plugin knows" in err
+    assert "1.22.5" in err and "compiler=fetch(url, sha256=...)" in err

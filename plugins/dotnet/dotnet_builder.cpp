@@ -1,35 +1,76 @@
 // tdx.builders.dotnet.DotnetBuild: .NET projects published with a pinned SDK.
+//
+// The SDK is an official dotnet-sdk-<version>-linux-x64 tarball given as compiler=fetch(...),
+// mounted at /opt/dotnet. The network is off, so NuGet packages must come from a local feed
+// inside src (a nuget.config pointing at a vendored folder).
 #include "../common.hpp"
+#include "../common_toolchain.hpp"
 
 #include <tdx/plugin_api.hpp>
 
 namespace {
 
+using tdx::plugin::option;
+using tdx::plugin::shell_quote;
+
+constexpr const char* k_mount = "/opt/dotnet";
+
 class DotnetBuilder final : public tdx::plugin::Builder {
  public:
   tdx::StringList validate(const tdx::BuildSpec& spec) const override {
     tdx::StringList problems;
+    const std::string w = tdx::stock::where(spec);
     tdx::stock::require_src(spec, problems);
-    tdx::stock::require_single_output(spec, problems);
-    bool has_compiler = spec.options.count("compiler") > 0;
-    tdx::stock::check_version(spec, "sdk_version", problems, !has_compiler);
-    tdx::plugin::option<std::string>(spec, "project", &problems);
-    tdx::plugin::option<bool>(spec, "self_contained", &problems);
+    if (spec.output.empty()) problems.push_back(w + " needs output=, the folder the published program goes to");
+    auto compiler = option<std::string>(spec, "compiler", &problems);
+    if (compiler && !tdx::stock::compiler_ref_ok(*compiler))
+      problems.push_back(w + ": compiler must be a fetch() result (a dotnet-sdk tarball), got '" + *compiler + "'");
+    tdx::stock::check_version(spec, "sdk_version", problems, !compiler);
+    if (auto v = option<std::string>(spec, "sdk_version"); v && !compiler)
+      problems.push_back(w + ": this plugin carries no pinned .NET SDK digests, so sdk_version='" + *v +
+                         "' alone cannot be fetched; pass compiler=fetch(url, sha256=...) with the dotnet-sdk-" + *v +
+                         ".x-linux-x64 tarball");
+    auto project = option<std::string>(spec, "project", &problems);
+    if (project && (project->empty() || (*project)[0] == '/' || project->find("..") != std::string::npos))
+      problems.push_back(w + ": project '" + *project + "' must be a relative path inside src");
+    option<bool>(spec, "self_contained", &problems);
+    auto runtime = option<std::string>(spec, "runtime", &problems);
+    if (runtime && runtime->find_first_of(" ;'\"$`") != std::string::npos)
+      problems.push_back(w + ": runtime '" + *runtime + "' is not a runtime identifier like linux-x64");
     tdx::plugin::reject_unknown_options(spec, {"sdk_version", "compiler", "project", "self_contained", "runtime"}, problems);
     return problems;
   }
 
   tdx::StringMap key_fields(const tdx::BuildSpec& spec) const override {
     tdx::StringMap f;
-    f["sdk_version"] = tdx::plugin::option<std::string>(spec, "sdk_version").value_or("");
-    f["project"] = tdx::plugin::option<std::string>(spec, "project").value_or(".");
-    f["self_contained"] = tdx::plugin::option<bool>(spec, "self_contained").value_or(false) ? "yes" : "no";
+    f["sdk_version"] = option<std::string>(spec, "sdk_version").value_or("");
+    f["project"] = option<std::string>(spec, "project").value_or(".");
+    f["self_contained"] = option<bool>(spec, "self_contained").value_or(false) ? "yes" : "no";
+    f["runtime"] = option<std::string>(spec, "runtime").value_or("linux-x64");
     return f;
   }
 
-  tdx::BuildPlan plan(const tdx::BuildSpec& spec) const override { tdx::stock::plan_not_available(spec); }
+  tdx::BuildPlan plan(const tdx::BuildSpec& spec) const override {
+    tdx::BuildPlan plan;
+    plan.toolchains.push_back(tdx::stock::toolchain_from_ref(*option<std::string>(spec, "compiler"), k_mount));
+    plan.env = {{"DOTNET_ROOT", k_mount},
+                {"PATH", std::string(k_mount) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                {"DOTNET_CLI_TELEMETRY_OPTOUT", "1"},
+                {"DOTNET_NOLOGO", "1"},
+                {"DOTNET_SKIP_FIRST_TIME_EXPERIENCE", "1"},
+                {"DOTNET_SYSTEM_GLOBALIZATION_INVARIANT", "1"},
+                {"NUGET_PACKAGES", "/build/home/nuget"}};
+    std::string cmd = "dotnet publish " + shell_quote(option<std::string>(spec, "project").value_or(".")) +
+                      " --configuration Release --runtime " +
+                      shell_quote(option<std::string>(spec, "runtime").value_or("linux-x64")) + " --self-contained " +
+                      (option<bool>(spec, "self_contained").value_or(false) ? "true" : "false") +
+                      " --output \"$DESTDIR\"" + shell_quote(spec.output);
+    if (spec.reproducible) cmd += " -p:Deterministic=true -p:ContinuousIntegrationBuild=true -p:PathMap=/build/src=/src";
+    plan.script = "dotnet --version\n" + cmd + "\n";
+    return plan;
+  }
 };
 
 }  // namespace
 
-TDX_BUILDER_PLUGIN(DotnetBuilder, "dotnet", "0.1.0", ".NET projects published with a pinned SDK (dotnet publish)")
+TDX_BUILDER_PLUGIN(DotnetBuilder, "dotnet", "1.0.0", ".NET projects published with a pinned SDK (dotnet publish)")

@@ -251,3 +251,31 @@ image.build(GoBuild(compiler=go, src="./go-service", output="/usr/local/bin/gree
                           if (p / "artifacts" / "opt" / "tdx-toolchains").exists()]
     built_go = toolchain_entry / "artifacts/opt/tdx-toolchains" / f"go{version[2:]}" / "bin" / "go"
     assert subprocess.run([str(built_go), "version"], capture_output=True, text=True).stdout.startswith(f"go version {version}")
+
+
+def test_dotnet_end_to_end(tmp_path):
+    dotnet = shutil.which("dotnet")
+    if dotnet is None:
+        pytest.skip("no .NET SDK on this machine: Debian 12 packages none and only package registries are "
+                    "reachable here, so there is no SDK to package as a release tarball (the plugin's commands "
+                    "are covered by the unit tests)")
+    need("mkosi", "bwrap")
+    sdk_root = Path(dotnet).resolve().parent
+    tarball = tmp_path / "dotnet-sdk-linux-x64.tar"
+    import tarfile
+    with tarfile.open(tarball, "w") as tar:
+        for entry in sdk_root.iterdir():
+            tar.add(entry, arcname=entry.name)
+    app = tmp_path / "p" / "app"
+    app.mkdir(parents=True)
+    (app / "app.csproj").write_text('<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType>'
+                                    '<TargetFramework>net8.0</TargetFramework></PropertyGroup></Project>\n')
+    (app / "Program.cs").write_text('System.Console.WriteLine("hello from dotnet");\n')
+    with LoopbackServer() as server:
+        url = server.add("/" + tarball.name, str(tarball), kind="file")
+        write_tdxfile(tmp_path / "p", "from tdx import Image, fetch\nfrom tdx.builders.dotnet import DotnetBuild\n"
+                      "image = Image('dn', format='directory')\n"
+                      f"image.build(DotnetBuild(compiler=fetch({url!r}, sha256={sha256_of(tarball)!r}), src='./app',"
+                      " output='/opt/app/', self_contained=True))\n")
+        run_tdx("build", "-C", tmp_path / "p", env=tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / "c")))
+    assert in_image(tmp_path / "p" / "build" / "dn", "/opt/app/app").stdout == "hello from dotnet\n"

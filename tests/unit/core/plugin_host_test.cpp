@@ -155,6 +155,45 @@ TEST_F(StockPluginsTest, GoKnowsItsPinnedReleasesAndSaysWhichOnesOtherwise) {
                                              HasSubstr("1.22.5"), HasSubstr("compiler=fetch("))));
 }
 
+TEST_F(StockPluginsTest, DotnetPlanPublishesWithTheFetchedSdk) {
+  tdx::GuardedBuilder dotnet = reg.builder("dotnet");
+  tdx::BuildSpec s = spec("dotnet");
+  s.output = "/opt/nethermind/";
+  s.options["sdk_version"] = std::string("10.0");
+  EXPECT_THAT(dotnet.validate(s), Contains(HasSubstr("no pinned .NET SDK digests")));
+  s.options["compiler"] = "sha256:" + std::string(64, 'b');
+  s.options["project"] = std::string("src/Nethermind/Nethermind.Runner");
+  s.options["self_contained"] = true;
+  EXPECT_THAT(dotnet.validate(s), IsEmpty());
+  tdx::BuildPlan plan = dotnet.plan(s);
+  ASSERT_EQ(plan.toolchains.size(), 1u);
+  EXPECT_EQ(plan.toolchains[0].sha256, std::string(64, 'b'));
+  EXPECT_EQ(plan.toolchains[0].mount, "/opt/dotnet");
+  EXPECT_EQ(plan.env.at("DOTNET_CLI_TELEMETRY_OPTOUT"), "1");
+  EXPECT_THAT(plan.script, HasSubstr("dotnet publish 'src/Nethermind/Nethermind.Runner' --configuration Release "
+                                     "--runtime 'linux-x64' --self-contained true --output \"$DESTDIR\"'/opt/nethermind/'"));
+  EXPECT_THAT(plan.script, HasSubstr("-p:Deterministic=true -p:ContinuousIntegrationBuild=true"));
+  s.reproducible = false;
+  EXPECT_THAT(dotnet.plan(s).script, Not(HasSubstr("Deterministic")));
+  s.options["project"] = std::string("../escape");
+  EXPECT_THAT(dotnet.validate(s), Contains(HasSubstr("must be a relative path inside src")));
+}
+
+TEST_F(StockPluginsTest, RustPlanUsesTheInstallerLayoutAndRemapsPaths) {
+  tdx::GuardedBuilder rust = reg.builder("rust");
+  tdx::BuildSpec s = spec("rust");
+  s.output = "/usr/local/bin/raiko";
+  s.options["compiler"] = "sha256:" + std::string(64, 'c');
+  s.options["features"] = tdx::StringList{"tdx", "sgx"};
+  tdx::BuildPlan plan = rust.plan(s);
+  ASSERT_EQ(plan.toolchains.size(), 1u);
+  EXPECT_EQ(plan.toolchains[0].layout, "rust-installer");
+  EXPECT_THAT(plan.env.at("RUSTFLAGS"), HasSubstr("--remap-path-prefix=/build/src=/src"));
+  EXPECT_THAT(plan.script, HasSubstr("--bin 'raiko' --features 'tdx,sgx'"));
+  s.reproducible = false;
+  EXPECT_EQ(rust.plan(s).env.count("RUSTFLAGS"), 0u);
+}
+
 TEST_F(StockPluginsTest, PluginExceptionsBecomeErrorsNamingThePlugin) {
   // tests/plugins/throws: a builder whose every call throws std::runtime_error inside the plugin.
   tdx::PluginRegistry with_thrower({TDX_TEST_PLUGIN_DIR, TDX_TEST_THROWS_PLUGIN_DIR});

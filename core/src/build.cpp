@@ -8,6 +8,7 @@
 
 #include <toml++/toml.h>
 
+#include <tdx/digest_cache.hpp>
 #include <tdx/error.hpp>
 #include <tdx/fetch.hpp>
 #include <tdx/fsutil.hpp>
@@ -335,8 +336,12 @@ BuildOutcome run_build(const BuildSpec& spec, const BuildEnvironment& env) {
   std::error_code ec;
   if (!fs::is_directory(spec.src, ec))
     throw Error(where + ": source folder '" + spec.src + "' does not exist");
+  // Source digests are remembered per checkout folder, so an unchanged tree costs one lstat per file.
+  DigestCache digests(env.cache_dir / "digests" / to_hex(sha256(fs::absolute(spec.src).string())).substr(0, 32));
+  Digest source = tree_hash(spec.src, TreeSelection::checkout, &digests);
+  digests.save();
   std::vector<PreparedToolchain> toolchains;
-  BuildKeyInputs key_in{&spec, builder.version(), builder.key_fields(spec), plan, deps, env.base, tree_hash(spec.src), {}};
+  BuildKeyInputs key_in{&spec, builder.version(), builder.key_fields(spec), plan, deps, env.base, source, {}};
   for (const auto& t : plan.toolchains) {
     if (t.mount.rfind("/opt/", 0) != 0 || t.mount.find("..") != std::string::npos)
       throw Error(where + ": builder '" + spec.builder + "' asked to mount a toolchain at '" + t.mount +

@@ -1,5 +1,18 @@
 #include <tdx/hash.hpp>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -7,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include <tdx/digest_cache.hpp>
 #include <tdx/error.hpp>
 
 namespace fs = std::filesystem;
@@ -115,52 +129,187 @@ bool generated_by_python_tooling(const std::string& name, bool is_dir, int depth
   return false;
 }
 
-// Hash1's summary line for one entry; a symlink counts as its target text.
-std::string summary_line(const std::string& name, const fs::path& path) {
-  if (name.find('\n') != std::string::npos)
-    throw Error("tree hash: the file name '" + path.string() + "' holds a newline, which Hash1 cannot list");
-  Digest d = fs::is_symlink(path) ? sha256(fs::read_symlink(path).string()) : sha256_file(path);
-  return to_hex(d) + "  " + name + "\n";
+}  // namespace
+
+namespace {
+
+// Lists a tree with readdir's d_type, so the walk itself costs no stat() per entry.
+void walk(const std::string& dir, const std::string& rel, int depth, TreeSelection selection,
+          std::vector<std::pair<std::string, std::string>>& out) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw Error("tree hash: cannot list " + dir + ": " + std::strerror(errno));
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
+  // A folder sorts as "name/" so that visiting each folder in this order lists the whole
+  // tree in Hash1's bytewise order of full paths ("a-b" < "a/c"), with no global sort.
+  std::vector<std::pair<std::string, bool>> children;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st;
+      std::string path = dir + "/" + name;
+      if (::lstat(path.c_str(), &st) != 0) throw Error("tree hash: cannot stat " + path + ": " + std::strerror(errno));
+      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_FIFO;
+    }
+    const bool is_dir = type == DT_DIR;
+    if (name == ".git" || (selection == TreeSelection::module_source && generated_by_python_tooling(name, is_dir, depth)))
+      continue;
+    if (type != DT_DIR && type != DT_REG && type != DT_LNK) {
+      fs::file_type t = type == DT_SOCK ? fs::file_type::socket : type == DT_BLK ? fs::file_type::block
+                      : type == DT_CHR ? fs::file_type::character : fs::file_type::fifo;
+      throw Error("tree hash: " + dir + "/" + name + " is " + kind_of(t) +
+                  "; only regular files, symlinks and folders can be hashed");
+    }
+    children.emplace_back(is_dir ? name + "/" : std::move(name), is_dir);
+  }
+  closer.reset();
+  std::sort(children.begin(), children.end());
+  for (auto& [key, is_dir] : children) {
+    if (is_dir) {
+      key.pop_back();
+      walk(dir + "/" + key, rel.empty() ? key : rel + "/" + key, depth + 1, selection, out);
+    } else {
+      out.emplace_back(rel.empty() ? std::move(key) : rel + "/" + key, std::string());  // path = name, from the tree's fd
+    }
+  }
 }
 
 }  // namespace
 
-Digest tree_hash(const fs::path& root, TreeSelection selection) {
-  std::error_code ec;
-  if (!fs::is_directory(root, ec)) throw Error("tree hash: " + root.string() + " is not a directory");
-  // Names are cut from the walked paths as text: fs::relative() would resolve symlinks.
-  const std::string& base = root.native();
-  const std::size_t prefix = base.size() + (base.back() == '/' ? 0 : 1);
-  std::vector<std::pair<std::string, fs::path>> entries;
-  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    const fs::path& path = it->path();
-    const std::string name = path.filename().string();
-    const fs::file_type type = it->symlink_status().type();
-    const bool is_dir = type == fs::file_type::directory;
-    if (name == ".git" ||
-        (selection == TreeSelection::module_source && generated_by_python_tooling(name, is_dir, it.depth()))) {
-      if (is_dir) it.disable_recursion_pending();
-      continue;
-    }
-    if (is_dir) continue;
-    if (type != fs::file_type::regular && type != fs::file_type::symlink)
-      throw Error("tree hash: " + path.string() + " is " + kind_of(type) +
-                  "; only regular files, symlinks and folders can be hashed");
-    entries.emplace_back(path.native().substr(prefix), path);
-  }
-  return files_hash(std::move(entries));
-}
+namespace {
 
-Digest files_hash(std::vector<std::pair<std::string, fs::path>> files) {
-  // Bytewise order, as Go's sort.Strings (std::string compares as unsigned char).
-  std::sort(files.begin(), files.end());
+// Hash1 over (name, path) pairs, paths relative to `dirfd` (or absolute; empty: the name). Every file is
+// stat'ed, checked against the digest cache and, when not remembered, read, on all cores.
+Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> files, DigestCache* cache) {
+  // Bytewise order, as Go's sort.Strings (std::string compares as unsigned char); a walk lists in it already.
+  if (!std::is_sorted(files.begin(), files.end())) std::sort(files.begin(), files.end());
+  for (std::size_t i = 1; i < files.size(); ++i)
+    if (files[i].first == files[i - 1].first) throw Error("tree hash: '" + files[i].first + "' is listed twice");
+  for (const auto& f : files)
+    if (f.first.find('\n') != std::string::npos)
+      throw Error("tree hash: the file name '" + f.first + "' holds a newline, which Hash1 cannot list");
+
+  std::vector<const DigestCache::Record*> remembered(files.size(), nullptr);
+  if (cache) {
+    std::vector<const std::string*> names;
+    names.reserve(files.size());
+    for (const auto& f : files) names.push_back(&f.first);
+    remembered = cache->match(names);
+  }
+  std::vector<Digest> digests(files.size());
+  std::vector<struct stat> stats(files.size());  // NOLINT: one per file, filled by the workers
+  std::vector<char> was_read(files.size(), 0);
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&] {
+    std::vector<char> buffer;
+    Sha256 sha;
+    for (std::size_t i; (i = next.fetch_add(1)) < files.size();) {
+      try {
+        const std::string& path = files[i].second.empty() ? files[i].first : files[i].second;
+        if (::fstatat(dirfd, path.c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
+          throw Error("tree hash: cannot stat " + path + ": " + std::strerror(errno));
+        if (S_ISLNK(stats[i].st_mode)) {
+          std::string target(static_cast<std::size_t>(stats[i].st_size) + 1, '\0');
+          ssize_t n = ::readlinkat(dirfd, path.c_str(), target.data(), target.size());
+          if (n < 0) throw Error("tree hash: cannot read the link " + path + ": " + std::strerror(errno));
+          target.resize(static_cast<std::size_t>(n));
+          digests[i] = sha256(target);
+          continue;
+        }
+        if (remembered[i] && DigestCache::unchanged(*remembered[i], stats[i])) {
+          digests[i] = remembered[i]->digest;
+          continue;
+        }
+        if (buffer.empty()) buffer.resize(1 << 20);
+        int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
+        if (stats[i].st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        ssize_t got;
+        while ((got = ::read(fd, buffer.data(), buffer.size())) > 0 || (got < 0 && errno == EINTR))
+          if (got > 0) sha.update(buffer.data(), static_cast<std::size_t>(got));
+        int err = got < 0 ? errno : 0;
+        ::close(fd);
+        if (err) throw Error("cannot read " + path + ": " + std::strerror(err));
+        digests[i] = sha.finish();
+        was_read[i] = 1;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next = files.size();
+      }
+    }
+  };
+  unsigned threads = static_cast<unsigned>(std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()),
+                                                                 std::max<std::size_t>(1, files.size() / 64)));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+
+  bool all_remembered = cache != nullptr;
+  std::size_t regular = 0;
+  for (std::size_t i = 0; cache && i < files.size(); ++i)
+    if (!S_ISLNK(stats[i].st_mode)) ++regular, all_remembered = all_remembered && !was_read[i];
+  if (cache && all_remembered && regular == cache->size()) {
+    cache->count(regular, 0);  // the same files, all unchanged: nothing to learn or forget
+  } else if (cache) {
+    std::vector<DigestCache::Record> records;
+    records.reserve(files.size());
+    std::size_t hits = 0, misses = 0;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (S_ISLNK(stats[i].st_mode)) continue;
+      was_read[i] ? ++misses : ++hits;
+      if (!was_read[i]) {
+        records.push_back(*remembered[i]);
+      } else if (!cache->is_recent(stats[i])) {
+        const struct stat& st = stats[i];
+        records.push_back({files[i].first, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                           static_cast<std::uint64_t>(st.st_size),
+                           static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
+                           static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec, digests[i]});
+      }
+    }
+    cache->count(hits, misses);
+    cache->update(std::move(records));
+  }
+
   Sha256 summary;
+  std::string line;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (i > 0 && files[i].first == files[i - 1].first)
-      throw Error("tree hash: '" + files[i].first + "' is listed twice");
-    summary.update(summary_line(files[i].first, files[i].second));
+    line = to_hex(digests[i]);
+    line += "  ";
+    line += files[i].first;
+    line += '\n';
+    summary.update(line);
   }
   return summary.finish();
+}
+
+}  // namespace
+
+Digest tree_hash(const fs::path& root, TreeSelection selection, DigestCache* cache) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) throw Error("tree hash: " + root.string() + " is not a directory");
+  std::string base = root.native();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  std::vector<std::pair<std::string, std::string>> entries;
+  entries.reserve(4096);
+  walk(base, "", 0, selection, entries);
+  int dirfd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) throw Error("tree hash: cannot open " + base + ": " + std::strerror(errno));
+  std::unique_ptr<int, void (*)(int*)> closer(&dirfd, [](int* fd) { ::close(*fd); });
+  return hash_listing(dirfd, std::move(entries), cache);
+}
+
+Digest files_hash(std::vector<std::pair<std::string, fs::path>> files, DigestCache* cache) {
+  std::vector<std::pair<std::string, std::string>> listing;
+  listing.reserve(files.size());
+  for (auto& f : files) listing.emplace_back(std::move(f.first), f.second.native());
+  return hash_listing(AT_FDCWD, std::move(listing), cache);
 }
 
 std::string sha256_string(const Digest& d) { return "sha256:" + to_hex(d); }

@@ -62,10 +62,14 @@ enum class TreeSelection {
   module_source,  // also leaves out what Python tooling writes beside a module's sources:
                   // __pycache__/ and *.pyc anywhere, build/, dist/ and *.egg-info/ at the top
 };
-Digest tree_hash(const std::filesystem::path& root, TreeSelection selection = TreeSelection::checkout);
+class DigestCache;
+
+// Files are hashed on all cores; with a DigestCache, files whose stat is unchanged are not read.
+Digest tree_hash(const std::filesystem::path& root, TreeSelection selection = TreeSelection::checkout,
+                 DigestCache* cache = nullptr);
 
 // Hash1 over an explicit list of (name in the summary, file on disk); the order given does not matter.
-Digest files_hash(std::vector<std::pair<std::string, std::filesystem::path>> files);
+Digest files_hash(std::vector<std::pair<std::string, std::filesystem::path>> files, DigestCache* cache = nullptr);
 
 std::string h1_string(const Digest& d);      // "h1:<base64>"
 std::string sha256_string(const Digest& d);  // "sha256:<hex>"

@@ -1,0 +1,52 @@
+// Remembered file digests, so an unchanged tree is re-checked with one lstat() per file.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+#include <tdx/hash.hpp>
+
+namespace tdx {
+
+// One cache per tree. A file's digest is trusted while its name, device, inode, size,
+// mtime and ctime are unchanged. A file changed less than k_racy_seconds before it was
+// hashed is not remembered: a later write within the same timestamp tick would go unseen.
+class DigestCache {
+ public:
+  static constexpr int k_racy_seconds = 2;
+
+  struct Record {
+    std::string name;  // path inside the tree, as the tree hash lists it
+    std::uint64_t dev = 0, ino = 0, size = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    Digest digest{};
+  };
+
+  // Loads `file` when it exists; a damaged file is ignored (everything is hashed again).
+  explicit DigestCache(std::filesystem::path file, int racy_seconds = k_racy_seconds);
+
+  // Per name of `sorted_names` (ascending), the remembered record or nullptr.
+  std::vector<const Record*> match(const std::vector<const std::string*>& sorted_names) const;
+  static bool unchanged(const Record& r, const struct stat& st);
+  // Replaces the remembered set with what the latest hash saw (racy files left out).
+  void update(std::vector<Record> records);
+  bool is_recent(const struct stat& st) const;
+  std::size_t size() const { return m_records.size(); }
+  void save();  // atomic; a no-op when nothing changed
+
+  std::size_t hits() const { return m_hits; }
+  std::size_t misses() const { return m_misses; }
+  void count(std::size_t hits, std::size_t misses) { m_hits += hits, m_misses += misses; }
+
+ private:
+  std::filesystem::path m_file;
+  std::vector<Record> m_records;  // sorted by name
+  std::size_t m_hits = 0, m_misses = 0;
+  bool m_dirty = false;
+  int m_racy_seconds;
+};
+
+}  // namespace tdx

@@ -279,3 +279,43 @@ def test_dotnet_end_to_end(tmp_path):
                       " output='/opt/app/', self_contained=True))\n")
         run_tdx("build", "-C", tmp_path / "p", env=tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / "c")))
     assert in_image(tmp_path / "p" / "build" / "dn", "/opt/app/app").stdout == "hello from dotnet\n"
+
+
+def test_go_pinned_release_from_a_module_proxy(tmp_path):
+    """Way 1: GoBuild(version=...) fetches the release's golang.org/toolchain zip from the Go module
+    proxy named by GOPROXY and checks it against the digest the plugin carries. The test serves the
+    real zip from this machine's Go module cache on loopback; nothing is downloaded."""
+    need("mkosi", "bwrap", "go")
+    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
+    zip_path = Path(modcache) / "cache/download/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"
+    if not zip_path.exists():
+        pytest.skip(f"the Go 1.22.5 toolchain zip is not in this machine's Go module cache ({zip_path}); "
+                    "`go mod download golang.org/toolchain@v0.0.1-go1.22.5.linux-amd64` puts it there")
+    with LoopbackServer() as proxy:
+        proxy.add("/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip", str(zip_path), kind="file")
+        folder = project(tmp_path / "p", "from tdx import Image\nfrom tdx.builders.go import GoBuild\n"
+                         "image = Image('pinned', format='directory')\n"
+                         "image.build(GoBuild(version='1.22.5', src='./go-service', output='/usr/bin/greeter'))\n")
+        cache = private_cache(tmp_path / "cache")
+        (cache / "fetch").unlink()  # its own fetch cache: the zip must come through the proxy
+        env = tdx_env(TDX_CACHE_DIR=cache, GOPROXY=f"{proxy.url('')},direct")
+        proc = run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / "tree", env=env)
+        assert proxy.requests == ["/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"]
+    (greeter,) = (tmp_path / "tree" / "artifacts").glob("*/usr/bin/greeter")
+    assert subprocess.run([str(greeter), "--version"], capture_output=True, text=True).stdout == "greeter 1.0 (go)\n"
+    assert b"go1.22.5" in greeter.read_bytes()
+    assert "fetching toolchain" in proc.stderr
+
+
+def test_go_pinned_release_with_wrong_bytes_is_refused(tmp_path):
+    need("mkosi", "bwrap")
+    with LoopbackServer() as proxy:
+        proxy.add("/golang.org/toolchain/@v/v0.0.1-go1.23.4.linux-amd64.zip", b"PK\x03\x04 not the release")
+        write_tdxfile(tmp_path, "from tdx import Image\nfrom tdx.builders.go import GoBuild\nimage = Image('x')\n"
+                      "image.build(GoBuild(version='1.23.4', src='.', output='/g'))\n")
+        cache = private_cache(tmp_path / "cache")
+        (cache / "fetch").unlink()
+        err = run_tdx("build", "-C", tmp_path, "--emit-mkosi", tmp_path / "t", expect=1,
+                      env=tdx_env(TDX_CACHE_DIR=cache, GOPROXY=proxy.url(""))).stderr
+    assert "sha256 mismatch" in err and "e1e33fbe9bdeed9d1eec878f90eaf9a1dc856b9197d89e6745373b8c61a57c87" in err
+    assert not (cache / "fetch").exists() or not list((cache / "fetch").iterdir())

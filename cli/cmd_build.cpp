@@ -6,6 +6,7 @@
 
 #include <tdx/error.hpp>
 #include <tdx/json.hpp>
+#include <tdx/lockfile.hpp>
 #include <tdx/pipeline.hpp>
 
 #include "context.hpp"
@@ -25,6 +26,7 @@ struct BuildArgs {
   std::string emit_mkosi;
   std::string mirror;
   bool no_cache = false;
+  bool frozen = false;
   bool json = false;
 };
 
@@ -48,9 +50,16 @@ void run(const BuildArgs& args, const Context& ctx) {
     if (!ctx.quiet) std::cerr << "[" << phase << "] " << message << std::endl;
   };
 
+  // tdx.lock is read before evaluation (fetch_git refuses moved tags) and written only after success.
+  LockSession lock(tdxfile.parent_path() / "tdx.lock", args.frozen ? LockMode::frozen : LockMode::add);
   python::TdxfileSession session;
   auto t = std::chrono::steady_clock::now();
   Image& image = session.evaluate(tdxfile);
+  LockOutcome locked = lock.resolve(session.imported_distributions(), &image);
+  for (const auto& c : locked.changes) progress("lock", "tdx.lock: " + c.describe());
+  if (!locked.unused.empty())
+    progress("lock", "tdx.lock pins " + std::to_string(locked.unused.size()) +
+                         " entries this TDXfile no longer uses; `tdx lock` drops them");
   progress("evaluate", tdxfile.filename().string() + ": image '" + image.name() + "', " +
                            std::to_string(image.builds().size()) + " build(s), " +
                            std::to_string(image.packages().size()) + " package(s) in " + seconds(since(t)));
@@ -69,6 +78,7 @@ void run(const BuildArgs& args, const Context& ctx) {
     python::TdxfileSession::Unlocked unlocked;
     report = build_image(image, options);
   }
+  lock.commit(locked);
   if (!options.emit_dir.empty()) {
     if (args.json) std::cout << JsonWriter().begin_object().key("mkosi_tree").value(options.emit_dir.string()).end_object().str();
     return;
@@ -108,6 +118,9 @@ void add_build_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--mirror", args->mirror,
                   "Debian mirror URL for the image (default: TDX_MIRROR, else the machine's apt sources)");
   cmd->add_flag("--no-cache", args->no_cache, "Run every build even when its result is cached");
+  cmd->add_flag("--frozen", args->frozen,
+                "CI mode: fail, listing every difference, unless tdx.lock exists and matches exactly what the\n"
+                "TDXfile resolved (modules and fetches); never writes tdx.lock. Without it, new entries are added");
   cmd->add_flag("--json", args->json, "Print the result as JSON on stdout (progress stays on stderr)");
   cmd->callback([args, &ctx] {
     try {

@@ -13,6 +13,9 @@ struct Context {
 void add_build_command(CLI::App& app, Context& ctx);
 void add_plugins_command(CLI::App& app, Context& ctx);
 void add_fetch_command(CLI::App& app, Context& ctx);
+void add_lock_command(CLI::App& app, Context& ctx);
+void add_module_command(CLI::App& app, Context& ctx);
+void add_cache_command(CLI::App& app, Context& ctx);
 
 // Thrown by a command that wants a specific exit code without an error message.
 struct Exit {

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   tdx::cli::add_build_command(app, ctx);
   tdx::cli::add_plugins_command(app, ctx);
   tdx::cli::add_fetch_command(app, ctx);
+  tdx::cli::add_lock_command(app, ctx);
+  tdx::cli::add_module_command(app, ctx);
+  tdx::cli::add_cache_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -15,7 +15,19 @@ namespace fs = std::filesystem;
 
 namespace tdx::python {
 
+namespace {
+// UTF-8 mode, as `python3` itself has under a C locale (PEP 538/540): otherwise the embedded
+// interpreter decodes file names and subprocess output as ASCII.
+bool preinitialize_utf8() {
+  PyPreConfig config;
+  PyPreConfig_InitPythonConfig(&config);
+  config.utf8_mode = 1;
+  return !PyStatus_Exception(Py_PreInitialize(&config));
+}
+}  // namespace
+
 struct TdxfileSession::Impl {
+  bool utf8 = preinitialize_utf8();
   py::scoped_interpreter interpreter{true, 0, nullptr, false};
   py::dict globals;
   py::set modules_before;  // sys.modules before the TDXfile ran: what it imported is the rest
@@ -81,6 +93,7 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
     // Lookup order: tdx itself, the project folder, its local modules (modules/*/ holding a
     // pyproject.toml, importable without installing), then an active virtualenv's packages.
     std::vector<std::string> front{python_dir().string(), tdxfile.parent_path().string()};
+    std::vector<std::string> site_dirs;
     std::error_code ec;
     std::vector<fs::path> local;
     for (const auto& m : fs::directory_iterator(tdxfile.parent_path() / "modules", ec))
@@ -89,8 +102,11 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
     for (const auto& m : local) front.push_back(m.string());
     if (const char* venv = std::getenv("VIRTUAL_ENV"); venv && *venv)
       for (const auto& lib : fs::directory_iterator(fs::path(venv) / "lib", ec))
-        if (fs::is_directory(lib.path() / "site-packages")) front.push_back((lib.path() / "site-packages").string());
+        if (fs::is_directory(lib.path() / "site-packages")) site_dirs.push_back((lib.path() / "site-packages").string());
+    front.insert(front.end(), site_dirs.begin(), site_dirs.end());
     for (auto it = front.rbegin(); it != front.rend(); ++it) path.insert(0, *it);
+    // The virtualenv's .pth files too (editable installs put their path or import hook there).
+    for (const auto& dir : site_dirs) py::module_::import("site").attr("addsitedir")(dir);
     sys.attr("argv") = py::make_tuple(tdxfile.string());
     sys.attr("dont_write_bytecode") = true;
     m_impl->modules_before = py::set(sys.attr("modules"));

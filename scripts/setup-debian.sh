@@ -30,6 +30,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake ninja-build pkg-config git \
   libboost-dev pybind11-dev python3-dev python3-jinja2 python3-pytest python3-pip python3-venv \
+  python3-setuptools python3-wheel \
   libcurl4-openssl-dev libssl-dev libgit2-dev libtomlplusplus-dev libcli11-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   bubblewrap kmod python3-pefile dosfstools mtools cpio zstd e2fsprogs \

@@ -49,7 +49,7 @@ void remove_all_forced(const fs::path& path) {
 std::vector<std::string> cache_parts(const CacheCleanOptions& options) {
   std::vector<std::string> out;
   bool all = !options.builds && !options.fetches;
-  if (all || options.builds) out.insert(out.end(), {"builds", "buildroots", "logs"});
+  if (all || options.builds) out.insert(out.end(), {"builds", "buildroots", "logs", "digests"});
   if (all || options.fetches) out.insert(out.end(), {"fetch", "git", "toolchains"});
   if (all) out.insert(out.end(), {"work", "mkosi-packages"});
   return out;

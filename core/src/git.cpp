@@ -210,18 +210,25 @@ GitFetchResult fetch_git(const std::string& url, const std::string& tag, const s
     return result;
   }
 
-  FileLock lock(root / ".locks" / (commit + ".lock"));
-  if (from_cache()) {
-    record();
-    return result;
+  // No lock: a concurrent fetch of the same commit clones too, and the second rename loses.
+  // On failure the cache is left as it was, down to the folders this call made.
+  std::vector<fs::path> made;
+  std::error_code ec;
+  for (const fs::path& p : {cache_dir(), root})
+    if (!fs::exists(p, ec)) made.push_back(p);
+  try {
+    TempDir staging(root, "clone-" + commit.substr(0, 12));
+    const fs::path checkout = staging.path() / "checkout";
+    clone_and_checkout(url, tag, commit, checkout);
+    Digest actual = tree_hash(checkout);
+    if (actual != expected) throw mismatch(what(url, tag, commit), expected, actual);
+    atomic_write(checkout / k_tree_marker, sha256_string(actual) + "\n");
+    fs::rename(checkout, dir, ec);
+    if (ec && !from_cache()) throw Error("fetch_git: cannot move the checkout into " + dir.string() + ": " + ec.message());
+  } catch (...) {
+    for (auto it = made.rbegin(); it != made.rend(); ++it) fs::remove(*it, ec);  // only when empty
+    throw;
   }
-  TempDir staging(root, "clone-" + commit.substr(0, 12));
-  const fs::path checkout = staging.path() / "checkout";
-  clone_and_checkout(url, tag, commit, checkout);
-  Digest actual = tree_hash(checkout);
-  if (actual != expected) throw mismatch(what(url, tag, commit), expected, actual);
-  atomic_write(checkout / k_tree_marker, sha256_string(actual) + "\n");
-  fs::rename(checkout, dir);
   result.cached = false;
   record();
   return result;

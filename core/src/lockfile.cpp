@@ -11,6 +11,8 @@
 #include <tdx/fsutil.hpp>
 #include <tdx/git.hpp>
 #include <tdx/hash.hpp>
+#include <tdx/image.hpp>
+#include <tdx/plugin_host.hpp>
 
 namespace fs = std::filesystem;
 
@@ -227,11 +229,11 @@ Lockfile Lockfile::parse(const std::string& text, const std::string& origin) {
     int index = 0;
     for (const toml::table* t : tables("module")) {
       std::string where = origin + ": [[module]] #" + std::to_string(++index);
+      if (auto name = (*t)["name"].value<std::string>()) where += " ('" + *name + "')";
       Fields f = table_fields(*t, {"name", "version", "source", "url", "path", "git", "resolved_rev", "integrity"}, where);
       LockedModule m{get(f, "name"), get(f, "version"), get(f, "source"), get(f, "url"), get(f, "path"),
                      get(f, "git"), get(f, "resolved_rev"), ""};
       if (m.name.empty()) throw Error(where + ": 'name' is missing");
-      where += " ('" + m.name + "')";
       static const std::vector<std::string> k_sources{"pypi", "git", "path", "url"};
       if (std::find(k_sources.begin(), k_sources.end(), m.source) == k_sources.end())
         throw Error(where + ": source '" + m.source + "' is not one of pypi, git, path, url");
@@ -328,7 +330,7 @@ LockSession::~LockSession() {
   if (g_active == this) g_active = nullptr;
 }
 
-LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules) const {
+LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules, const Image* image) const {
   Lockfile resolved;
   std::map<std::string, LockedModule> mods;
   for (const auto& origin : modules) {
@@ -341,7 +343,13 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules) const
   for (auto& [_, m] : mods) resolved.modules.push_back(std::move(m));
 
   std::map<std::string, LockedFetch> fetches;
-  for (const auto& r : FetchLog::instance().records()) {
+  std::vector<FetchRecord> records = FetchLog::instance().records();
+  // Toolchains are fetched while building, but their URL and hash are known from the plan now.
+  if (image)
+    for (const auto& b : image->builds())
+      for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains)
+        if (!t.url.empty() && !t.sha256.empty()) records.push_back({t.url, t.sha256});
+  for (const auto& r : records) {
     LockedFetch f{r.url, "", "", "", "sha256:" + r.sha256};
     auto [it, inserted] = fetches.emplace(f.key(), f);
     if (!inserted && it->second.integrity != f.integrity)
@@ -362,7 +370,7 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules) const
 
   // --update NAME must name something, or it is a typo that would silently update nothing.
   std::vector<std::string> known;
-  for (const Lockfile* l : {&locked, &resolved}) {
+  for (const Lockfile* l : std::initializer_list<const Lockfile*>{&locked, &resolved}) {
     for (const auto& m : l->modules) known.push_back(m.name);
     for (const auto& f : l->fetches) known.push_back(f.git.empty() ? f.url : f.git);
   }
@@ -377,10 +385,18 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules) const
                   "\n  hint: `tdx lock --json` lists the module names and URLs");
     }
   }
-  auto updating = [&](const LockChange& c) { return updates(c.what, c.name); };
+  // A module in the project's own folder (modules/*/, a relative path) is part of the project,
+  // versioned with it: its entry follows its edits. Anything else changes only with --update.
+  auto in_project = [&](const LockChange& c) {
+    if (c.what != "module") return false;
+    for (const auto& m : resolved.modules)
+      if (m.key() == c.key) return m.source == "path" && !m.path.empty() && m.path.front() != '/';
+    return false;
+  };
+  auto updating = [&](const LockChange& c) { return in_project(c) || updates(c.what, c.name); };
 
   std::vector<LockChange> changes = diff_locks(locked, resolved);
-  LockOutcome outcome{m_path, locked, {}, false};
+  LockOutcome outcome{m_path, locked, {}, {}, false};
   if (m_mode == LockMode::frozen) {
     if (!changes.empty()) {
       std::string msg = "--frozen: " + m_path.string() + " does not match what the TDXfile resolved; " +
@@ -403,7 +419,7 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules) const
       msg += "\n  " + c.describe();
       bool only_integrity = c.fields.size() == 1 && c.fields[0].first == "integrity";
       if (c.what == "module" && only_integrity)
-        msg += "\n    (the installed files of " + c.summary + " no longer match the lock: reinstall it, or accept them)";
+        msg += "\n    (the files of " + c.summary + " no longer match the lock: reinstall it, or accept them)";
       names.insert(c.name);
     }
     std::string list;

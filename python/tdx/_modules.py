@@ -275,7 +275,7 @@ def _built_files(folder: str, notes: list[str], problems: list[str]) -> set[str]
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         proc = subprocess.run([_python(), "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
                                "-q", "-w", os.path.join(tmp, "wheel"), copy],
-                              capture_output=True, text=True, env=env, cwd=tmp)
+                              capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, cwd=tmp)
         wheels = [n for n in os.listdir(os.path.join(tmp, "wheel"))] if os.path.isdir(os.path.join(tmp, "wheel")) else []
         if proc.returncode != 0 or len(wheels) != 1:
             tail = "\n    ".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
@@ -409,10 +409,9 @@ def validate(folder) -> dict:
         built = _built_files(folder, notes, problems)
         if built is not None:
             missing = [d for d in data if f"{package}/{d}" not in built]
-            for d in missing:
+            for i, d in enumerate(missing):
+                hint = (f"\n  hint: list the data files in pyproject.toml, e.g. [tool.setuptools.package-data] "
+                        f"{package} = [\"data/*\"]") if i == len(missing) - 1 else ""
                 problems.append(f"data file {package}/{d} is not in the built package, so "
-                                f"importlib.resources.files(\"{package}\") will not find it once installed")
-            if missing:
-                problems.append(f"  hint: list the data files in pyproject.toml, e.g. [tool.setuptools.package-data] "
-                                f"{package} = [\"data/*\"]")
+                                f"importlib.resources.files(\"{package}\") will not find it once installed{hint}")
     return report

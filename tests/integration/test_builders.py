@@ -297,7 +297,8 @@ def test_go_pinned_release_from_a_module_proxy(tmp_path):
                          "image = Image('pinned', format='directory')\n"
                          "image.build(GoBuild(version='1.22.5', src='./go-service', output='/usr/bin/greeter'))\n")
         cache = private_cache(tmp_path / "cache")
-        (cache / "fetch").unlink()  # its own fetch cache: the zip must come through the proxy
+        (cache / "fetch").unlink()  # its own fetch and toolchain caches: the zip must come through the proxy
+        (cache / "toolchains").unlink()
         env = tdx_env(TDX_CACHE_DIR=cache, GOPROXY=f"{proxy.url('')},direct")
         proc = run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / "tree", env=env)
         assert proxy.requests == ["/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"]

@@ -10,6 +10,8 @@
 
 namespace tdx {
 
+class Image;
+
 inline constexpr int k_lockfile_version = 1;
 
 // One Python distribution that provides a module the TDXfile imported.
@@ -73,9 +75,11 @@ struct ModuleOrigin {
   std::vector<std::pair<std::string, std::filesystem::path>> files;  // (name in the hash, file)
 };
 
+// In add and resolve mode a changed entry is refused unless --update names it; entries of the
+// project's own modules/*/ folders (source "path", a relative path) follow their edits.
 enum class LockMode {
-  add,      // tdx build: new entries are added, unused ones kept, changed ones refused
-  resolve,  // tdx lock: the lock becomes exactly what was resolved; changed ones need --update
+  add,      // tdx build: new entries are added, unused ones kept
+  resolve,  // tdx lock: the lock becomes exactly what was resolved (unused entries dropped)
   frozen,   // tdx build --frozen: any difference (or no lock) is an error; nothing is written
 };
 
@@ -103,9 +107,10 @@ class LockSession {
   LockSession(const LockSession&) = delete;
   LockSession& operator=(const LockSession&) = delete;
 
-  // The resolved lock (modules, plus every fetch()/fetch_git() of this process) checked against
-  // the file: throws tdx::Error listing every difference that is not allowed in this mode.
-  LockOutcome resolve(const std::vector<ModuleOrigin>& modules) const;
+  // The resolved lock (modules, every fetch()/fetch_git() of this process, and the toolchains the
+  // image's builders will fetch) checked against the file: throws tdx::Error listing every
+  // difference that is not allowed in this mode.
+  LockOutcome resolve(const std::vector<ModuleOrigin>& modules, const Image* image = nullptr) const;
   void commit(const LockOutcome& outcome) const;
 
   const std::optional<Lockfile>& locked() const { return m_locked; }

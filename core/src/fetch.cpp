@@ -23,6 +23,7 @@
 #include <tdx/error.hpp>
 #include <tdx/fsutil.hpp>
 #include <tdx/hash.hpp>
+#include <tdx/lockfile.hpp>
 #include <tdx/paths.hpp>
 
 namespace fs = std::filesystem;
@@ -343,6 +344,11 @@ FetchResult fetch(const std::string& url, const std::string& sha256, const Fetch
     return result;
   }
 
+  if (frozen_lock_refuses(url, expected)) {
+    // --frozen will fail on this unpinned fetch after evaluation; do not download it meanwhile.
+    FetchLog::instance().add({url, expected});
+    return result;
+  }
   fs::create_directories(dir);
   fs::path partial = dir / (".partial-" + expected.substr(0, 16) + "-" + std::to_string(::getpid()));
   std::unique_ptr<Transfer> transfer;

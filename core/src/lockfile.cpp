@@ -483,4 +483,11 @@ std::optional<std::string> locked_git_commit(const std::string& url, const std::
   return std::nullopt;
 }
 
+bool frozen_lock_refuses(const std::string& url, const std::string& sha256_hex) {
+  if (!g_active || g_active->mode() != LockMode::frozen || !g_active->locked()) return false;
+  for (const auto& f : g_active->locked()->fetches)
+    if (f.url == url && f.integrity == "sha256:" + sha256_hex) return false;
+  return true;
+}
+
 }  // namespace tdx

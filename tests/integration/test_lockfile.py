@@ -186,7 +186,10 @@ def test_frozen_lists_every_difference(tmp_path, served):
     new_a = "sha256:" + digest_of(served.folder / "a.bin")
 
     before = snapshot(project / "tdx.lock")
+    fetched_before = sorted(p.name for p in (cache / "fetch").iterdir())
     err = build(project, env, "--frozen", expect=1, out=tmp_path / "refused").stderr
+    # The refused build downloaded neither the changed nor the new file.
+    assert sorted(p.name for p in (cache / "fetch").iterdir()) == fetched_before
     assert "does not match what the TDXfile resolved; 3 difference(s):" in err
     assert f"changed module tdx-alpha: version 1.0.0 -> 1.1.0; integrity {old_alpha} -> {new_alpha}" in err
     assert f"changed fetch {served.url}/a.bin: integrity {old_a} -> {new_a}" in err

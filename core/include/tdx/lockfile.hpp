@@ -114,6 +114,7 @@ class LockSession {
   void commit(const LockOutcome& outcome) const;
 
   const std::optional<Lockfile>& locked() const { return m_locked; }
+  LockMode mode() const { return m_mode; }
   // --update covers this module (names compare PEP 503-normalized) or fetched URL (exactly).
   bool updates(const std::string& what, const std::string& name) const;
 
@@ -127,6 +128,10 @@ class LockSession {
 // The commit tdx.lock pins for fetch_git(url, tag=...), while a LockSession is alive and the
 // entry is not being updated; nullopt otherwise (no lock, a plain python3, tdx lock --update).
 std::optional<std::string> locked_git_commit(const std::string& url, const std::string& tag);
+
+// True in `tdx build --frozen` when tdx.lock does not pin this download (url with this sha256):
+// fetch() then records it without downloading, so the failing build leaves the caches as they were.
+bool frozen_lock_refuses(const std::string& url, const std::string& sha256_hex);
 
 // The lock entry for one resolved module (computes its integrity).
 LockedModule lock_module(const ModuleOrigin& origin);

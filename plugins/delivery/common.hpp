@@ -8,16 +8,7 @@
 namespace tdx::stock {
 
 inline void reject_unknown(const DeliveryConfig& c, const StringList& known, StringList& problems) {
-  for (const auto& [key, value] : c.options) {
-    bool ok = false;
-    for (const auto& k : known) ok = ok || k == key;
-    if (!ok) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      problems.push_back("secret delivery '" + c.backend + "': unknown option '" + key + "' (accepted: " +
-                         (list.empty() ? std::string("none") : list) + ")");
-    }
-  }
+  plugin::reject_unknown_keys(c.options, known, "secret delivery '" + c.backend + "'", problems);
 }
 
 template <typename T>

@@ -30,18 +30,22 @@ std::optional<T> option(const BuildSpec& spec, const std::string& key, StringLis
   return std::nullopt;
 }
 
-// Options the builder does not know, as sentences with the accepted names.
-inline void reject_unknown_options(const BuildSpec& spec, const StringList& known, StringList& problems) {
-  for (const auto& [key, value] : spec.options) {
+// Options nobody asked for, each as a sentence naming `what` and the accepted names.
+inline void reject_unknown_keys(const Options& options, const StringList& known, const std::string& what,
+                                StringList& problems) {
+  for (const auto& [key, value] : options) {
     bool ok = false;
     for (const auto& k : known) ok = ok || k == key;
     if (!ok) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      problems.push_back(spec.builder + " build '" + spec.name + "': unknown parameter '" + key +
-                         "' (this builder accepts: " + (list.empty() ? "no extra parameters" : list) + ")");
+      problems.push_back(what + ": unknown parameter '" + key + "' (accepted: " + (list.empty() ? "none" : list) + ")");
     }
   }
+}
+
+inline void reject_unknown_options(const BuildSpec& spec, const StringList& known, StringList& problems) {
+  reject_unknown_keys(spec.options, known, spec.builder + " build '" + spec.name + "'", problems);
 }
 
 inline std::string shell_quote(const std::string& s) {

@@ -83,18 +83,19 @@ void run(const BuildArgs& args, const Context& ctx) {
     if (args.json) std::cout << JsonWriter().begin_object().key("mkosi_tree").value(options.emit_dir.string()).end_object().str();
     return;
   }
-  progress("mkosi", "done in " + seconds(report.mkosi_seconds));
+  if (!report.mkosi_skipped) progress("mkosi", "done in " + seconds(report.mkosi_seconds));
   if (args.json) {
     JsonWriter w;
     w.begin_object().key("image").value(report.image.string()).key("manifest").value(report.manifest.string());
     w.key("sha256").value(report.image_sha256).key("seconds").value(static_cast<std::int64_t>(since(started)));
+    w.key("mkosi_skipped").value(report.mkosi_skipped);
     w.key("builds").begin_array();
     for (const auto& b : report.builds)
       w.begin_object().key("name").value(b.name).key("cache_key").value("sha256-" + b.key).key("cached").value(b.cached).end_object();
     w.end_array().end_object();
     std::cout << w.str();
   } else {
-    std::cout << "built " << report.image.string() << " in " << seconds(since(started)) << "\n  sha256 "
+    std::cout << (report.mkosi_skipped ? "up to date " : "built ") << report.image.string() << " in " << seconds(since(started)) << "\n  sha256 "
               << report.image_sha256 << "\n  manifest " << report.manifest.string() << "\n";
   }
 }

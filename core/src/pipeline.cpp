@@ -1,6 +1,7 @@
 #include <tdx/pipeline.hpp>
 
 #include <chrono>
+#include <sstream>
 
 #include <tdx/error.hpp>
 #include <tdx/fsutil.hpp>
@@ -55,7 +56,30 @@ std::string manifest_json(const Image& image, const ImageBuildReport& r, const s
   return w.str();
 }
 
+std::string read_file_or_empty(const fs::path& path) {
+  try {
+    return read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 }  // namespace
+
+std::string image_inputs_digest(const GeneratedTree& tree) {
+  KeyHasher h("tdx-image-inputs-v1");
+  for (const auto& [rel, entry] : tree.files)
+    h.field("file", rel).field("mode", std::to_string(entry.second)).field("content", entry.first);
+  for (const auto& a : tree.artifacts) h.field("artifact", a.key);  // content-addressed: the key is the content
+  // The mkosi program itself: a different mkosi may make a different image from the same tree.
+  if (auto mkosi = find_program("mkosi")) {
+    std::error_code ec;
+    fs::path real = fs::canonical(*mkosi, ec);
+    h.field("mkosi", real.string()).field("mkosi_size", std::to_string(fs::file_size(real, ec)));
+    h.field("mkosi_mtime", std::to_string(fs::last_write_time(real, ec).time_since_epoch().count()));
+  }
+  return to_hex(h.finish());
+}
 
 GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std::vector<BuildOutcome>& builds) {
   AssemblyInputs in;
@@ -99,6 +123,29 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
 
   fs::path out_dir = options.output_dir.empty() ? options.project_dir / "build" : options.output_dir;
   fs::create_directories(out_dir);
+  std::string image_file = image.name() + (image.format() == "disk" ? ".raw" : "");
+  report.image = out_dir / image_file;
+  report.manifest = out_dir / (image.name() + ".manifest.json");
+
+  // Nothing mkosi would see changed, and the previous outputs are in place: skip mkosi.
+  const fs::path stamp = out_dir / (image.name() + ".inputs");
+  const std::string inputs = image_inputs_digest(tree);
+  if (!options.no_cache && fs::exists(report.image) && fs::exists(report.manifest)) {
+    std::istringstream previous(read_file_or_empty(stamp));
+    std::string digest, sha, version;
+    std::getline(previous, digest);
+    std::getline(previous, sha);
+    std::getline(previous, version);
+    if (digest == inputs && !sha.empty()) {
+      report.image_sha256 = sha;
+      report.mkosi_version = version;
+      report.mkosi_skipped = true;
+      say(options, "mkosi", "skipped: no input of the image changed since it was built (--no-cache rebuilds)");
+      return report;
+    }
+  }
+  fs::remove(stamp);  // stale from here on, until the new image is in place
+
   TempDir work(out_dir, "tdx-work");
   write_mkosi_tree(tree, work.path() / "mkosi");
   report.mkosi_version = capture_process({"mkosi", "--version"});
@@ -125,15 +172,13 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
     remove_tree(target);
     fs::rename(entry.path(), target);
   }
-  std::string image_file = image.name() + (image.format() == "disk" ? ".raw" : "");
-  report.image = out_dir / image_file;
   if (image.format() == "disk") {
     report.image_sha256 = to_hex(sha256_file(report.image));
   } else {
     report.image_sha256 = h1_string(tree_hash(report.image));
   }
-  report.manifest = out_dir / (image.name() + ".manifest.json");
   atomic_write(report.manifest, manifest_json(image, report, image_file));
+  atomic_write(stamp, inputs + "\n" + report.image_sha256 + "\n" + report.mkosi_version + "\n");
   return report;
 }
 

@@ -126,3 +126,20 @@ def test_bootable_disk_with_uki(tmp_path):
     uki = extracted.read_bytes()
     assert uki[:2] == b"MZ" and b".linux" in uki[:4096] and b".initrd" in uki[:4096]
     assert uki == (project / "build" / "hello.efi").read_bytes()
+
+
+def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):
+    need("mkosi", "bwrap")
+    first = json.loads(run_tdx("build", "-C", project, "--format", "directory", "--json").stdout)
+    again = run_tdx("build", "-C", project, "--format", "directory", "--json")
+    result = json.loads(again.stdout)
+    assert result["mkosi_skipped"] is True and "[mkosi] skipped: no input of the image changed" in again.stderr
+    assert result["sha256"] == first["sha256"]
+    assert all(b["cached"] for b in result["builds"])
+    # A template variable changes: the build stays cached, mkosi runs again, the config follows.
+    tdxfile = project / "TDXfile"
+    tdxfile.write_text(tdxfile.read_text().replace('greeting="bonjour"', 'greeting="salut"'))
+    changed = json.loads(run_tdx("build", "-C", project, "--format", "directory", "--json").stdout)
+    assert changed["mkosi_skipped"] is False and all(b["cached"] for b in changed["builds"])
+    assert "greeting=salut" in (project / "build/hello/etc/hello-fr/hello.conf").read_text()
+    assert changed["sha256"] != first["sha256"]

@@ -28,7 +28,12 @@ struct ImageBuildReport {
   std::string image_sha256;
   std::string mkosi_version;
   double mkosi_seconds = 0;
+  bool mkosi_skipped = false;           // every input was unchanged: the previous image stands
 };
+
+// A digest of everything mkosi would see for this tree: the generated files, the artifacts
+// (by their content-addressed keys) and the mkosi program. Equal digests, equal images.
+std::string image_inputs_digest(const GeneratedTree& tree);
 
 ImageBuildReport build_image(Image& image, const ImageBuildOptions& options);
 

@@ -89,16 +89,18 @@ def main():
         rows.append((label, "hash, cold" if cold else "hash, warm", tdx_t, "tar | openssl dgst", tar_t, 1.2))
         # 2. re-check unchanged tree
         cache = args.work / f"{tree.name}.digests"
-        if not (tree / ".git").exists():
-            sh(["git", "-C", str(tree), "init", "-q"])
-            sh(["git", "-C", str(tree), "add", "-A"])
+        # git's repository lives beside the tree, so the other measurements see the same files.
+        git = ["git", f"--git-dir={args.work / (tree.name + '.git')}", f"--work-tree={tree}"]
+        if not (args.work / (tree.name + ".git")).exists():
+            sh(git + ["init", "-q"])
+            sh(git + ["add", "-A"])
         time.sleep(2.5)  # older than both tools' racy windows
-        sh(["git", "-C", str(tree), "update-index", "--refresh"])
+        sh(git + ["update-index", "--refresh"])
         sh([str(bench), "hash", str(tree), str(cache)])
         out = sh([str(bench), "hash", str(tree), str(cache)]).stdout
         assert " misses 0" in out, out
         tdx_t = timed([str(bench), "hash", str(tree), str(cache)], runs=args.runs)
-        git_t = timed(["git", "-C", str(tree), "diff-files", "--quiet"], runs=args.runs)
+        git_t = timed(git + ["diff-files", "--quiet"], runs=args.runs)
         rows.append((label, "re-check unchanged", tdx_t, "git diff-files", git_t, 1.5))
         # 3. restore into an image tree
         target = args.work / "restore-target"

@@ -89,4 +89,5 @@ def test_mkosi_understands_the_tree(trees):
     assert len(extra) == 2 and any("/artifacts/" in s for s in extra) and extra[-1].endswith("tdx-stage")
     assert [t["Target"] for t in config["ExtraTrees"]] == ["/", "/tdx-stage"]
     assert [Path(s).name for s in config["PostInstallationScripts"]] == ["mkosi.postinst.chroot"]
+    assert [Path(s).name for s in config["FinalizeScripts"]] == ["mkosi.finalize.chroot"]
     assert config["Seed"]

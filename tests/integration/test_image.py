@@ -2,12 +2,13 @@
 
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import need, read_json, run_tdx
+from conftest import need, read_json, run_tdx, tdx_env
 
 
 def installed_packages(root: Path):
@@ -143,3 +144,37 @@ def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):
     assert changed["mkosi_skipped"] is False and all(b["cached"] for b in changed["builds"])
     assert "greeting=salut" in (project / "build/hello/etc/hello-fr/hello.conf").read_text()
     assert changed["sha256"] != first["sha256"]
+
+
+def tree_listing(root: Path):
+    """Every entry's name, type, mode, owner, mtime and content digest."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            content = "-> " + os.readlink(path)
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        out[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), content)
+    return out
+
+
+def test_directory_image_is_reproducible_across_folders_caches_and_tmpdirs(tmp_path):
+    need("mkosi", "bwrap")
+    import shutil
+    from conftest import EXAMPLES, private_cache
+    results = []
+    for run in ("a", "b"):
+        project = tmp_path / f"checkout-{run}" / "hello"
+        shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        (tmp_path / f"tmp-{run}").mkdir()
+        env = tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"cache-{run}"), TMPDIR=tmp_path / f"tmp-{run}")
+        results.append(json.loads(run_tdx("build", "-C", project, "--format", "directory", "--json", env=env).stdout))
+        assert results[-1]["builds"][0]["cached"] is False  # each run built from its own, clean build cache
+    assert results[0]["sha256"] == results[1]["sha256"]
+    a = tree_listing(tmp_path / "checkout-a/hello/build/hello")
+    b = tree_listing(tmp_path / "checkout-b/hello/build/hello")
+    assert a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []

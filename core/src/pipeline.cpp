@@ -157,9 +157,11 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
   fs::path log = out_dir / (image.name() + ".mkosi.log");
   fs::remove(log);
   fs::create_directories(cache_dir() / "mkosi-packages");
+  fs::create_directories(cache_dir() / "mkosi-images");
   auto result = run_process({"mkosi", "-C", (work.path() / "mkosi").string(), "--output-dir",
                              (work.path() / "out").string(), "--package-cache-dir",
-                             (cache_dir() / "mkosi-packages").string(), "-f", "build"},
+                             (cache_dir() / "mkosi-packages").string(), "--cache-dir",
+                             (cache_dir() / "mkosi-images").string(), "-f", "build"},
                             log, mkosi_environment());
   report.mkosi_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (result.exit_code != 0)

@@ -85,6 +85,7 @@ def test_mkosi_understands_the_tree(trees):
     assert config["Packages"] == ["ca-certificates", "curl", "passwd", "systemd"]
     assert config["Bootable"] == "disabled"
     assert config["SourceDateEpoch"] == 0
+    assert config["Incremental"] is True or config["Incremental"] == "yes"
     extra = [t["Source"] for t in config["ExtraTrees"]]
     assert len(extra) == 2 and any("/artifacts/" in s for s in extra) and extra[-1].endswith("tdx-stage")
     assert [t["Target"] for t in config["ExtraTrees"]] == ["/", "/tdx-stage"]

@@ -92,3 +92,18 @@ def test_mkosi_understands_the_tree(trees):
     assert [Path(s).name for s in config["PostInstallationScripts"]] == ["mkosi.postinst.chroot"]
     assert [Path(s).name for s in config["FinalizeScripts"]] == ["mkosi.finalize.chroot"]
     assert config["Seed"]
+
+
+def test_disk_tree_gives_the_default_initrd_the_finalize_step(tmp_path):
+    need("mkosi", "bwrap")
+    project = tmp_path / "p"
+    shutil.copytree(GOLDEN_PROJECT, project)
+    tree = tmp_path / "disk-tree"
+    run_tdx("build", "-C", project, "--format", "disk", "--emit-mkosi", tree)
+    assert (tree / "tdx-initrd" / "mkosi.finalize.chroot").read_text() == (tree / "mkosi.finalize.chroot").read_text()
+    summary = subprocess.run(["mkosi", "-C", str(tree), "--json", "summary"], capture_output=True, text=True,
+                             env={**os.environ, "PATH": "/usr/bin:/usr/sbin:/bin:/sbin"})
+    assert summary.returncode == 0 and "should be configured in" not in summary.stderr, summary.stderr
+    (config,) = json.loads(summary.stdout)["Images"]
+    assert [Path(p).name for p in config["InitrdInclude"]] == ["tdx-initrd"]
+    assert config["Format"] == "disk" and config["Bootable"] == "enabled"

@@ -51,8 +51,6 @@ std::string comment_safe(std::string s) {
   return s;
 }
 
-std::string owner_spec(const std::string& owner) { return owner; }
-
 }  // namespace
 
 StringList format_packages(const Image& image) {
@@ -107,7 +105,7 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
     std::snprintf(name, sizeof name, "%04d", ++staged);
     files[std::string(k_stage) + "/" + name] = {content, 0644};
     script += "install -D -m " + octal(mode) + " \"$stage/" + name + "\" " + shell_quote(dest) + "\n";
-    if (!owner.empty()) script += "chown " + shell_quote(owner_spec(owner)) + " " + shell_quote(dest) + "\n";
+    if (!owner.empty()) script += "chown " + shell_quote(owner) + " " + shell_quote(dest) + "\n";
   };
 
   for (const auto& step : image.steps()) {

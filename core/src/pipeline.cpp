@@ -1,6 +1,7 @@
 #include <tdx/pipeline.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <sstream>
 
 #include <tdx/error.hpp>
@@ -90,9 +91,10 @@ GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std
                        [&](const std::string& m) { say(options, "build", m); }, &builds};
   for (const auto& b : image.builds()) {
     BuildOutcome outcome = run_build(b.spec, env);
-    say(options, "build", b.spec.name + ": " + (outcome.cached ? "cache hit" : "built") + " in " +
-                              std::to_string(outcome.seconds).substr(0, std::to_string(outcome.seconds).find('.') + 3) +
-                              " s (sha256-" + outcome.key.substr(0, 16) + ")");
+    char took[32];
+    std::snprintf(took, sizeof took, "%.2f s", outcome.seconds);
+    say(options, "build", b.spec.name + ": " + (outcome.cached ? "cache hit" : "built") + " in " + took + " (sha256-" +
+                              outcome.key.substr(0, 16) + ")");
     if (b.spec.install) in.artifacts.push_back({outcome.key, outcome.artifacts});
     builds.push_back(std::move(outcome));
   }

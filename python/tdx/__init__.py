@@ -84,9 +84,9 @@ class Image(_tdx.ImageCore):
         """Request Debian packages in the final image (a sorted union across calls)."""
         site = _site()
         flat = []
-        for p in packages:
-            flat.extend(_strings(p, "install() arguments", site) if isinstance(p, (list, tuple)) else _strings([p], "install() arguments", site))
-        self._install(flat, site)
+        for p in packages:  # install("a", "b") and install(["a", "b"]) both work
+            flat.extend(p if isinstance(p, (list, tuple)) else [p])
+        self._install(_strings(flat, "install() arguments", site), site)
 
     def build(self, spec: BuildSpec) -> bool:
         """Register a build; a spec already registered is a no-op (returns False)."""

@@ -19,8 +19,7 @@ namespace tdx::cli {
 namespace {
 
 struct BuildArgs {
-  std::string directory = ".";
-  std::string file;
+  ProjectArgs project;
   std::string format;
   std::string output_dir;
   std::string emit_mkosi;
@@ -39,9 +38,9 @@ std::string seconds(double s) {
 void run(const BuildArgs& args, const Context& ctx) {
   auto started = std::chrono::steady_clock::now();
   auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
-  fs::path project = fs::weakly_canonical(fs::absolute(args.directory));
-  fs::path tdxfile = args.file.empty() ? project / "TDXfile" : fs::weakly_canonical(fs::absolute(args.file));
-  if (!args.file.empty() && args.directory == ".") project = tdxfile.parent_path();
+  const Project resolved = resolve_project(args.project);
+  const fs::path& project = resolved.dir;
+  const fs::path& tdxfile = resolved.tdxfile;
   std::string mirror = args.mirror;
   if (mirror.empty())
     if (const char* m = std::getenv("TDX_MIRROR")) mirror = m;
@@ -110,8 +109,7 @@ void add_build_command(CLI::App& app, Context& ctx) {
       "Evaluates ./TDXfile, runs each build in an isolated build root (network off; results cached in\n"
       "~/.cache/tdx/builds), generates an mkosi tree and runs mkosi. The image and a JSON manifest land\n"
       "in ./build/. Example: tdx build --format directory");
-  cmd->add_option("-C,--directory", args->directory, "The project folder (holding the TDXfile)")->check(CLI::ExistingDirectory);
-  cmd->add_option("-f,--file", args->file, "The TDXfile to evaluate (default: <directory>/TDXfile)");
+  add_project_options(cmd, args->project);
   cmd->add_option("--format", args->format, "Image format: disk (bootable, with a UKI; the default) or directory")
       ->check(CLI::IsMember({"disk", "directory"}));
   cmd->add_option("-o,--output-dir", args->output_dir, "Where the image and manifest go (default: <directory>/build)");

@@ -15,8 +15,7 @@ namespace tdx::cli {
 namespace {
 
 struct LockArgs {
-  std::string directory = ".";
-  std::string file;
+  ProjectArgs project;
   std::vector<std::string> update;
   bool json = false;
 };
@@ -50,8 +49,7 @@ void print_json(const LockOutcome& outcome) {
 }
 
 void run(const LockArgs& args, bool update_given) {
-  fs::path project = fs::weakly_canonical(fs::absolute(args.directory));
-  fs::path tdxfile = args.file.empty() ? project / "TDXfile" : fs::weakly_canonical(fs::absolute(args.file));
+  const fs::path tdxfile = resolve_project(args.project).tdxfile;
   LockUpdate update;
   for (const auto& name : args.update)  // a bare --update reads as one empty value
     if (!name.empty()) update.names.insert(name);
@@ -88,8 +86,7 @@ void add_lock_command(CLI::App& app, Context&) {
       "  tdx lock --update              re-resolve everything\n"
       "  tdx lock --update tdx-hello    re-resolve one module (or a fetched URL)\n"
       "`tdx build` adds new entries itself; `tdx build --frozen` (for CI) fails on any difference.");
-  cmd->add_option("-C,--directory", args->directory, "The project folder (holding the TDXfile)")->check(CLI::ExistingDirectory);
-  cmd->add_option("-f,--file", args->file, "The TDXfile to evaluate (default: <directory>/TDXfile)");
+  add_project_options(cmd, args->project);
   auto* update = cmd->add_option("--update", args->update,
                                  "Accept new values: for all entries (no NAME), or for the modules / fetched URLs named")
                      ->expected(0, CLI::detail::expected_max_vector_size);

@@ -2,9 +2,22 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <string>
 
 namespace tdx::cli {
+
+// -C DIR and -f TDXfile, as build and lock take them.
+struct ProjectArgs {
+  std::string directory = ".";
+  std::string file;
+};
+struct Project {
+  std::filesystem::path dir;
+  std::filesystem::path tdxfile;
+};
+void add_project_options(CLI::App* cmd, ProjectArgs& args);
+Project resolve_project(const ProjectArgs& args);
 
 struct Context {
   bool quiet = false;

@@ -151,8 +151,9 @@ def _local_modules(project: str) -> list[dict]:
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise Error(f"{folder}/pyproject.toml: {e}\n  hint: `tdx module validate {folder}` checks a module") from None
         version = meta.get("version", "")
+        # Named as the project names it, also when modules/<child> links to a folder shared by projects.
         out.append({"entry": {"name": meta.get("name") or child, "version": version if isinstance(version, str) else "",
-                              "source": "path", "path": _relative_to_project(folder, project)},
+                              "source": "path", "path": f"modules/{child}"},
                     "folder": _real(folder)})
     return out
 
@@ -286,6 +287,15 @@ def _built_files(folder: str, notes: list[str], problems: list[str]) -> set[str]
             return set(z.namelist())
 
 
+def _sibling_modules(folder: str) -> list[str]:
+    """The other module folders of the project's modules/ folder when `folder` is one of them."""
+    parent = os.path.dirname(folder)
+    if os.path.basename(parent) != "modules":
+        return []
+    return [os.path.join(parent, c) for c in sorted(os.listdir(parent))
+            if os.path.join(parent, c) != folder and os.path.isfile(os.path.join(parent, c, "pyproject.toml"))]
+
+
 def _api(module, package: str, problems: list[str]) -> str:
     """"function" or "class <Name>" when the module exposes the module API; a problem otherwise."""
     def takes_image(fn, bound: bool) -> bool:
@@ -389,8 +399,10 @@ def validate(folder) -> dict:
     package, base = chosen
     report["package"] = package
 
-    # Import it as a TDXfile would (from the folder, without installing).
-    sys.path.insert(0, base)
+    # Import it as a TDXfile would (from the folder, without installing): a module in a project's
+    # modules/ folder sees the other modules there, its local dependencies, as the TDXfile does.
+    path = [base] + _sibling_modules(folder)
+    sys.path[0:0] = path
     try:
         importlib.invalidate_caches()
         module = importlib.import_module(package)
@@ -402,7 +414,8 @@ def validate(folder) -> dict:
         where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         problems.append(f"the package {package} does not import: {type(e).__name__}: {e}{where}")
     finally:
-        sys.path.remove(base)
+        for p in path:
+            sys.path.remove(p)
 
     data = _data_files(os.path.join(base, package))
     if data and meta is not None:

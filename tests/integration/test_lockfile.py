@@ -245,6 +245,20 @@ def test_build_adds_new_entries_and_keeps_unused_ones(tmp_path, served):
     assert [m["name"] for m in read_lock(project)["module"]] == ["tdx-alpha"] and "fetch" not in read_lock(project)
 
 
+def test_a_local_module_linked_from_a_shared_folder_is_locked_under_the_project(tmp_path):
+    """modules/<name> may link to a module folder several projects share: the lock names it as the
+    project does (modules/<name>), so the lock stays valid wherever the checkout lives."""
+    shared = module_source(tmp_path / "shared" / "hardening", "tdx-shared", "1.0.0")
+    project = tmp_path / "project"
+    (project / "modules").mkdir(parents=True)
+    (project / "modules" / "hardening").symlink_to("../../shared/hardening")
+    write_tdxfile(project, "from tdx import Image\nimport tdx_shared\nimage = Image('p')\ntdx_shared.apply(image)\n")
+    lock(project, tdx_env(TDX_CACHE_DIR=tmp_path / "cache"))
+    (entry,) = read_lock(project)["module"]
+    assert entry == {"name": "tdx-shared", "version": "1.0.0", "source": "path", "path": "modules/hardening",
+                     "integrity": sha(tree_hash(shared, module_source=True))}
+
+
 def test_installed_files_that_changed_are_refused_until_updated(tmp_path, served):
     venv, alpha, project = small_project(tmp_path, served, fetches=())
     env = venv_env(venv, tmp_path / "cache")

@@ -221,6 +221,18 @@ def test_validate_import_failure_and_incomplete_class(tmp_path):
     assert "class tdx_half.Half has setup but not install(image), apply(image)" in out
 
 
+def test_validate_imports_a_project_module_beside_its_local_dependencies(tmp_path):
+    """In a project's modules/ folder a module may import another one there, as its TDXfile does."""
+    need_pip_tooling()
+    module_source(tmp_path / "modules" / "base", "tdx-base", "1.0.0", data=False)
+    user = module_source(tmp_path / "modules" / "user", "tdx-user", "1.0.0", data=False)
+    (user / "tdx_user" / "__init__.py").write_text("import tdx_base\n\napply = tdx_base.apply\n")
+    assert "ok: tdx-user 1.0.0" in validate(user, 0).stdout
+    # Outside a modules/ folder the dependency must be installed: the import failure says which.
+    alone = shutil.copytree(user, tmp_path / "alone")
+    assert "does not import: ModuleNotFoundError: No module named 'tdx_base'" in validate(alone, 1).stdout
+
+
 def test_validate_without_pyproject_or_package(tmp_path):
     (tmp_path / "empty").mkdir()
     out = validate(tmp_path / "empty", 1).stdout

@@ -16,7 +16,8 @@ struct Project {
   std::filesystem::path dir;
   std::filesystem::path tdxfile;
 };
-void add_project_options(CLI::App* cmd, ProjectArgs& args);
+// `file_flag` names the TDXfile option where -f/--file means something else (secrets push).
+void add_project_options(CLI::App* cmd, ProjectArgs& args, const std::string& file_flag = "-f,--file");
 Project resolve_project(const ProjectArgs& args);
 
 struct Context {
@@ -29,6 +30,7 @@ void add_fetch_command(CLI::App& app, Context& ctx);
 void add_lock_command(CLI::App& app, Context& ctx);
 void add_module_command(CLI::App& app, Context& ctx);
 void add_cache_command(CLI::App& app, Context& ctx);
+void add_secrets_command(CLI::App& app, Context& ctx);
 
 // Thrown by a command that wants a specific exit code without an error message.
 struct Exit {

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   tdx::cli::add_lock_command(app, ctx);
   tdx::cli::add_module_command(app, ctx);
   tdx::cli::add_cache_command(app, ctx);
+  tdx::cli::add_secrets_command(app, ctx);
 
   try {
     app.parse(argc, argv);

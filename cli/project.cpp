@@ -5,10 +5,10 @@ namespace fs = std::filesystem;
 
 namespace tdx::cli {
 
-void add_project_options(CLI::App* cmd, ProjectArgs& args) {
+void add_project_options(CLI::App* cmd, ProjectArgs& args, const std::string& file_flag) {
   cmd->add_option("-C,--directory", args.directory, "The project folder (holding the TDXfile)")
       ->check(CLI::ExistingDirectory);
-  cmd->add_option("-f,--file", args.file, "The TDXfile to evaluate (default: <directory>/TDXfile)");
+  cmd->add_option(file_flag, args.file, "The TDXfile to evaluate (default: <directory>/TDXfile)");
 }
 
 Project resolve_project(const ProjectArgs& args) {

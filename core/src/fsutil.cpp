@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -59,25 +60,36 @@ void atomic_write(const fs::path& path, const std::string& content, unsigned mod
   }
 }
 
-std::string read_file(const fs::path& path) {
+std::string read_file(const fs::path& path, std::size_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error("cannot read " + path.string() + ": " + std::strerror(errno));
   std::string out;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw Error("cannot read " + path.string() + ": it is a folder");
+  }
+  if (st.st_size > 0 && static_cast<std::size_t>(st.st_size) <= max_bytes) out.reserve(static_cast<std::size_t>(st.st_size));
+  // The bytes may be a secret (tdx secrets push): the chunk buffer is cleared before it goes.
   char buf[1 << 16];
+  std::string error;
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw Error("cannot read " + path.string() + ": " + std::strerror(err));
+    if (n < 0) error = "cannot read " + path.string() + ": " + std::strerror(errno);
+    if (n <= 0) break;
+    if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+      error = path.string() + " is larger than " + std::to_string(max_bytes) + " bytes";
+      break;
     }
-    if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
+  std::fill(std::begin(buf), std::end(buf), '\0');
   ::close(fd);
+  if (!error.empty()) {
+    std::fill(out.begin(), out.end(), '\0');
+    throw Error(error);
+  }
   return out;
 }
 

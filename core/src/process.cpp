@@ -1,6 +1,7 @@
 #include <tdx/process.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,12 +51,30 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   out.push_back(nullptr);
   return out;
 }
+
+fs::path installed_program(const std::string& name) {
+  auto program = find_program(name);
+  if (!program) throw Error("'" + name + "' is not installed (not found in PATH)");
+  return *program;
+}
+
+// Starts argv with argv[0] resolved to `program`, `actions` applied (and destroyed).
+pid_t spawn(const fs::path& program, const std::vector<std::string>& argv, posix_spawn_file_actions_t& actions,
+            char** env) {
+  std::vector<std::string> args = argv;
+  args[0] = program.string();
+  auto c_args = c_strings(args);
+  pid_t pid = 0;
+  int rc = ::posix_spawn(&pid, c_args[0], &actions, nullptr, c_args.data(), env);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& log,
                           const std::optional<std::map<std::string, std::string>>& env, const fs::path& cwd) {
-  auto program = find_program(argv.at(0));
-  if (!program) throw Error("'" + argv[0] + "' is not installed (not found in PATH)");
+  const fs::path program = installed_program(argv.at(0));
   fs::create_directories(log.parent_path());
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("cannot open log " + log.string() + ": " + std::strerror(errno));
@@ -67,41 +86,38 @@ ProcessResult run_process(const std::vector<std::string>& argv, const fs::path& 
   posix_spawn_file_actions_adddup2(&actions, fd, 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
 
-  std::vector<std::string> args = argv;
-  args[0] = program->string();
-  auto c_args = c_strings(args);
   std::vector<std::string> env_strings;
   if (env)
     for (const auto& [k, v] : *env) env_strings.push_back(k + "=" + v);
   auto c_env = c_strings(env_strings);
 
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, c_args[0], &actions, nullptr, c_args.data(), env ? c_env.data() : environ);
-  posix_spawn_file_actions_destroy(&actions);
+  try {
+    pid = spawn(program, argv, actions, env ? c_env.data() : environ);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   ::close(fd);
-  if (rc != 0) throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
   return {wait_for(pid)};
 }
 
 std::string capture_process(const std::vector<std::string>& argv) {
-  auto program = find_program(argv.at(0));
-  if (!program) throw Error("'" + argv[0] + "' is not installed (not found in PATH)");
+  const fs::path program = installed_program(argv.at(0));
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error(std::string("pipe: ") + std::strerror(errno));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  std::vector<std::string> args = argv;
-  args[0] = program->string();
-  auto c_args = c_strings(args);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, c_args[0], &actions, nullptr, c_args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(pipe_fds[1]);
-  if (rc != 0) {
+  try {
+    pid = spawn(program, argv, actions, environ);
+  } catch (...) {
     ::close(pipe_fds[0]);
-    throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
+    ::close(pipe_fds[1]);
+    throw;
   }
+  ::close(pipe_fds[1]);
   std::string out;
   char buf[4096];
   ssize_t n;
@@ -111,6 +127,51 @@ std::string capture_process(const std::vector<std::string>& argv) {
   int code = wait_for(pid);
   if (code != 0) throw Error(argv[0] + " exited with status " + std::to_string(code));
   return out;
+}
+
+PipedProcess spawn_piped(const std::vector<std::string>& argv) {
+  const fs::path program = installed_program(argv.at(0));
+  int fds[3][2];
+  for (int i = 0; i < 3; ++i)
+    if (::pipe2(fds[i], O_CLOEXEC) != 0) {
+      for (int j = 0; j < i; ++j) ::close(fds[j][0]), ::close(fds[j][1]);
+      throw Error(std::string("pipe: ") + std::strerror(errno));
+    }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int i = 0; i < 3; ++i) posix_spawn_file_actions_adddup2(&actions, fds[i][i == 0 ? 0 : 1], i);
+  pid_t pid = 0;
+  try {
+    pid = spawn(program, argv, actions, environ);
+  } catch (...) {
+    for (auto& f : fds) ::close(f[0]), ::close(f[1]);
+    throw;
+  }
+  ::close(fds[0][0]);  // the child's ends
+  ::close(fds[1][1]);
+  ::close(fds[2][1]);
+  return {pid, fds[0][1], fds[1][0], fds[2][0]};
+}
+
+int wait_process(int pid, int timeout_ms) {
+  int status = 0;
+  bool termed = false, killed = false;
+  for (int waited = 0;; waited += 10) {
+    pid_t rc = ::waitpid(pid, &status, WNOHANG);
+    if (rc == pid) break;
+    if (rc < 0 && errno != EINTR) throw Error(std::string("waitpid: ") + std::strerror(errno));
+    if (!termed && waited >= timeout_ms) {
+      ::kill(pid, SIGTERM);
+      termed = true;
+    }
+    if (!killed && waited >= timeout_ms + 2000) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+    ::usleep(10000);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
 }
 
 std::string log_tail(const fs::path& log, int lines) {

@@ -10,7 +10,8 @@ namespace tdx {
 // into place, so readers see the old file or the new one, never a partial one.
 void atomic_write(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
 
-std::string read_file(const std::filesystem::path& path);
+// The file's bytes; a file larger than `max_bytes` is refused ("... is larger than N bytes").
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = static_cast<std::size_t>(-1));
 
 // Copies a tree keeping modes and symlinks; `hardlink` links regular files instead of copying.
 void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to, bool hardlink = false);

@@ -22,6 +22,19 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
 // Runs a command and returns what it printed on stdout; throws on failure.
 std::string capture_process(const std::vector<std::string>& argv);
 
+// A running program whose stdin, stdout and stderr are pipes held by the caller.
+struct PipedProcess {
+  int pid = -1;
+  int stdin_fd = -1;   // write end
+  int stdout_fd = -1;  // read end
+  int stderr_fd = -1;  // read end
+};
+PipedProcess spawn_piped(const std::vector<std::string>& argv);
+
+// Waits for a program started by spawn_piped; after `timeout_ms` it is sent SIGTERM (then
+// SIGKILL). Returns its exit code, 128 + signal when killed.
+int wait_process(int pid, int timeout_ms);
+
 // The full path of a program in PATH (plus /usr/sbin and /sbin), or nullopt.
 std::optional<std::filesystem::path> find_program(const std::string& name);
 

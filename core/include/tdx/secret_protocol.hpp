@@ -86,12 +86,12 @@ class EndOfStream : public std::runtime_error {
   EndOfStream() : std::runtime_error("the peer closed the connection") {}
 };
 
-// Overwrites a buffer that held a secret value before it is freed.
+// Overwrites a buffer that held a secret value before it is freed: its whole capacity, so
+// the bytes a moved-from short string keeps in place are cleared too.
 inline void wipe(std::string& s) {
-  if (!s.empty()) {
-    volatile char* p = s.data();
-    for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
-  }
+  s.resize(s.capacity());
+  volatile char* p = s.data();
+  for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
   s.clear();
 }
 

@@ -118,6 +118,7 @@ SessionOutcome serve_session(int in_fd, int out_fd, const Root& root, const Sess
     if (not_stored > 0 && !out.committed)
       out.error += "; " + std::to_string(not_stored) + " staged secret(s) were not stored";
   }
+  while (!staged.empty()) staged.pop_back();  // newest first, so folders they share are emptied last
   return out;
 }
 

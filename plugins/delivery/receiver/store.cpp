@@ -151,7 +151,11 @@ Ownership Root::ownership(const DeclaredSecret& secret) const {
   return o;
 }
 
-int Root::open_parent(const DeclaredSecret& secret, bool create) const {
+void Root::remove_created(const std::vector<std::string>& created) const {
+  for (auto it = created.rbegin(); it != created.rend(); ++it) ::unlinkat(m_fd, it->c_str(), AT_REMOVEDIR);
+}
+
+int Root::open_parent(const DeclaredSecret& secret, bool create, std::vector<std::string>* created) const {
   auto parts = components(secret.dest);
   parts.pop_back();  // the file itself
   Fd cur(::dup(m_fd));
@@ -161,8 +165,11 @@ int Root::open_parent(const DeclaredSecret& secret, bool create) const {
     walked += "/" + part;
     int next = ::openat(cur.fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (next < 0 && errno == ENOENT && create) {
-      if (::mkdirat(cur.fd, part.c_str(), 0755) != 0 && errno != EEXIST)
+      if (::mkdirat(cur.fd, part.c_str(), 0755) == 0) {
+        if (created) created->push_back(walked.substr(1));
+      } else if (errno != EEXIST) {
         throw ReceiverError(secret.name + ": cannot create " + display(walked) + ": " + errno_text(errno));
+      }
       next = ::openat(cur.fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       // The umask may have narrowed it; folders made for secrets are 0755 root as declared.
       if (next >= 0 && (::fchmod(next, 0755) != 0 || ::fchown(next, 0, 0) != 0)) {
@@ -195,32 +202,34 @@ int Root::open_parent(const DeclaredSecret& secret, bool create) const {
 }
 
 StagedSecret::StagedSecret(const Root& root, const DeclaredSecret& secret, std::string_view value)
-    : m_name(secret.name), m_shown(root.display(secret.dest)) {
+    : m_root(root), m_name(secret.name), m_shown(root.display(secret.dest)) {
   if (value.size() > secret.max_bytes)
     throw ReceiverError(secret.name + ": the value has " + std::to_string(value.size()) +
                         " bytes, more than its cap of " + std::to_string(secret.max_bytes) +
                         " (raise it with the delivery option max_size)");
   Ownership own = root.ownership(secret);
-  m_dir = root.open_parent(secret, true);
+  try {
+    m_dir = root.open_parent(secret, true, &m_created);
+  } catch (const ReceiverError&) {
+    root.remove_created(m_created);
+    throw;
+  }
   m_base = secret.dest.substr(secret.dest.rfind('/') + 1);
   struct stat st {};
   if (::fstatat(m_dir, m_base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(m_dir);
-    m_dir = -1;
+    discard();
     throw ReceiverError(secret.name + ": " + m_shown + " is a folder; the secret cannot replace it");
   }
   m_tmp = "." + m_base.substr(0, 200) + ".tdx-new-" + random_suffix();
   Fd fd(::openat(m_dir, m_tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   auto fail = [&](const std::string& what, int err) {
-    ::unlinkat(m_dir, m_tmp.c_str(), 0);
-    ::close(m_dir);
-    m_dir = -1;
+    discard();
     throw ReceiverError(secret.name + ": cannot " + what + " " + m_shown + ": " + errno_text(err));
   };
   if (fd.fd < 0) {
     int err = errno;
-    ::close(m_dir);
-    m_dir = -1;
+    m_tmp.clear();
+    discard();
     throw ReceiverError(secret.name + ": cannot create a temporary file beside " + m_shown + ": " + errno_text(err));
   }
   std::size_t done = 0;
@@ -236,11 +245,15 @@ StagedSecret::StagedSecret(const Root& root, const DeclaredSecret& secret, std::
   if (::close(fd.release()) != 0) fail("write", errno);
 }
 
-StagedSecret::~StagedSecret() {
+void StagedSecret::discard() {
   if (m_dir < 0) return;
-  if (!m_committed) ::unlinkat(m_dir, m_tmp.c_str(), 0);
+  if (!m_committed && !m_tmp.empty()) ::unlinkat(m_dir, m_tmp.c_str(), 0);
   ::close(m_dir);
+  m_dir = -1;
+  if (!m_committed) m_root.remove_created(m_created);
 }
+
+StagedSecret::~StagedSecret() { discard(); }
 
 void StagedSecret::commit() {
   if (m_committed) return;

@@ -32,8 +32,11 @@ class Root {
   // The owner and group a secret must have; throws when the root's account files lack them.
   Ownership ownership(const DeclaredSecret& secret) const;
   // The destination's folder, opened by walking from the root without following symlinks.
-  // With `create`, missing folders are made (0755, root); without, a missing one gives -1.
-  int open_parent(const DeclaredSecret& secret, bool create) const;
+  // With `create`, missing folders are made (0755, root) and listed in `created` (paths
+  // relative to the root, outermost first); without, a missing one gives -1.
+  int open_parent(const DeclaredSecret& secret, bool create, std::vector<std::string>* created = nullptr) const;
+  // Removes the empty folders `created` listed, innermost first (a discarded delivery leaves none).
+  void remove_created(const std::vector<std::string>& created) const;
 
  private:
   std::string m_path;
@@ -41,7 +44,8 @@ class Root {
 };
 
 // A value written, owned, moded and synced under a temporary name beside its destination.
-// commit() renames it into place; otherwise the destructor removes it.
+// commit() renames it into place; otherwise the destructor removes it and the folders it made.
+// Discard several in the reverse order of staging, so shared new folders go too.
 class StagedSecret {
  public:
   StagedSecret(const Root& root, const DeclaredSecret& secret, std::string_view value);
@@ -52,7 +56,10 @@ class StagedSecret {
   const std::string& name() const { return m_name; }
 
  private:
+  void discard();
+  const Root& m_root;
   std::string m_name, m_base, m_tmp, m_shown;
+  std::vector<std::string> m_created;
   int m_dir = -1;
   bool m_committed = false;
 };

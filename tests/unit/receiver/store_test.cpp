@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "receiver_support.hpp"
 
@@ -61,6 +62,23 @@ TEST_F(StoreTest, StagedButNotCommittedLeavesNothing) {
   }
   EXPECT_EQ(read(dir() / "root/etc/a"), "kept");
   EXPECT_EQ(tree(), (std::vector<std::string>{"etc", "etc/a", "etc/group", "etc/passwd"}));
+}
+
+TEST_F(StoreTest, DiscardedStagingRemovesTheFoldersItMade) {
+  auto secrets = load_secrets_list(list("A\t/etc/new/deeper/a\troot\t\t0400\t100\nB\t/etc/new/b\troot\t\t0400\t100\n"));
+  Root r(root());
+  {
+    auto a = std::make_unique<StagedSecret>(r, secrets[0], "a");
+    auto b = std::make_unique<StagedSecret>(r, secrets[1], "b");
+    EXPECT_TRUE(fs::is_directory(dir() / "root/etc/new/deeper"));
+    b.reset();  // newest first, as a session discards
+    a.reset();
+  }
+  EXPECT_EQ(tree(), (std::vector<std::string>{"etc", "etc/group", "etc/passwd"}));
+  fs::create_directories(dir() / "root/etc/kept");
+  auto kept = load_secrets_list(list("A\t/etc/kept/a\troot\t\t0400\t100\n"));
+  { StagedSecret s(r, kept[0], "a"); }
+  EXPECT_TRUE(fs::is_directory(dir() / "root/etc/kept"));  // only folders it made itself
 }
 
 TEST_F(StoreTest, RefusesAnOversizedValue) {

@@ -1,5 +1,6 @@
 // tdx secrets list / push: the TDXfile's declared secrets, and delivering their values to a
 // running VM (docs/secret-delivery.md). Values never reach the output.
+#include <csignal>
 #include <iomanip>
 #include <iostream>
 
@@ -131,6 +132,9 @@ void push(const PushArgs& args, const Context& ctx) {
   if (!ctx.quiet && !args.json)
     std::cerr << "pushing " << ordered.size() << " secret(s) from " << file.string() << " to " << target.describe()
               << std::endl;
+  // ssh may exit (a refused key) while a frame is being written to its stdin: that must be an
+  // error to explain, not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   PushReport report = push_secrets(target, ordered);
 
   auto dest_of = [&](const std::string& name) {

@@ -7,11 +7,12 @@ shared group (gid 4712); the tests run as root, so chown is real.
 """
 
 import errno
+import grp
 import json
 import os
-import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -318,6 +319,153 @@ def test_push_to_a_missing_socket_says_how_to_start_one(project, tmp_path):
     assert f"cannot reach the receiver at {tmp_path / 'absent.sock'}: No such file or directory" in proc.stderr
 
 
+# ---- the protocol spoken by hand (docs/secret-delivery.md), against the real receiver --------
+
+class RawClient:
+    """A second implementation of the wire format, written from the document, for what push never sends."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(20)
+        self.sock.connect(str(path))
+
+    def send(self, kind, payload=b""):
+        self.sock.sendall(struct.pack(">BI", kind, len(payload)) + payload)
+
+    def hello(self, version=1):
+        self.send(0x01, b"TDXS" + struct.pack(">H", version))
+        return self.receive()
+
+    def secret(self, name: bytes, value: bytes):
+        self.send(0x02, struct.pack(">H", len(name)) + name + value)
+        return self.receive()
+
+    def receive(self):
+        header = self._exact(5)
+        if header is None:
+            return None
+        kind, length = struct.unpack(">BI", header)
+        return kind, self._exact(length)
+
+    def _exact(self, n):
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                return None if not data else data
+            data += chunk
+        return data
+
+    def close(self):
+        self.sock.close()
+
+
+def error_of(frame):
+    kind, payload = frame
+    assert kind == 0xEE, frame
+    return struct.unpack(">H", payload[:2])[0], payload[2:].decode()
+
+
+def test_welcome_lists_the_declared_secrets_and_caps(vm, unix_server):
+    client = RawClient(unix_server.sock)
+    kind, payload = client.hello()
+    assert kind == 0x81 and payload[:4] == b"TDXS"
+    version, max_frame, max_session, count = struct.unpack(">HIIH", payload[4:16])
+    assert (version, max_frame, max_session, count) == (1, (1 << 20) + 1024, 16 << 20, 2)
+    rest, names = payload[16:], []
+    for _ in range(count):
+        (n,) = struct.unpack(">H", rest[:2])
+        names.append((rest[2:2 + n].decode(), struct.unpack(">I", rest[2 + n:6 + n])[0]))
+        rest = rest[6 + n:]
+    assert names == [("JWT", 65536), ("TLS", 65536)] and rest == b""
+    client.close()
+
+
+@pytest.mark.parametrize("case", ["traversal", "undeclared", "oversized-value", "oversized-frame", "version",
+                                  "unknown-frame"])
+def test_receiver_refuses_hostile_frames_and_keeps_nothing(vm, unix_server, case):
+    vm.config.write_text(secrets_list(tls_cap=32))
+    before = vm.snapshot()
+    client = RawClient(unix_server.sock)
+    if case == "version":
+        code, reason = error_of(client.hello(version=9))
+        assert (code, reason) == (2, "the client speaks protocol version 9; this receiver speaks version 1 "
+                                     "(use a tdx that matches the image)")
+    else:
+        assert client.hello()[0] == 0x81
+        assert client.secret(b"JWT", JWT_VALUE.encode()) == (0x82, struct.pack(">H", 3) + b"JWT" + struct.pack(">I", 29))
+        if case == "traversal":
+            code, reason = error_of(client.secret(b"../../etc/shadow", b"x"))
+            assert code == 3 and "shadow" not in reason
+        elif case == "undeclared":
+            code, reason = error_of(client.secret(b"ROOT_PASSWORD", b"x"))
+            assert code == 3 and reason.startswith("ROOT_PASSWORD is not declared in")
+        elif case == "oversized-value":
+            code, reason = error_of(client.secret(b"TLS", TLS_VALUE.encode()))
+            assert (code, reason) == (4, "TLS: the value has 78 bytes, more than its cap of 32")
+        elif case == "oversized-frame":
+            client.sock.sendall(struct.pack(">BI", 0x02, 64 << 20))  # announces 64 MiB, sends none of it
+            code, reason = error_of(client.receive())
+            assert code == 4 and str(64 << 20) in reason
+        else:
+            client.send(0x42)
+            code, reason = error_of(client.receive())
+            assert (code, reason) == (1, "unexpected frame type 0x42")
+    assert client.receive() is None  # the receiver closed the session
+    client.close()
+    assert vm.snapshot() == before  # JWT was accepted (staged), and is gone with the session
+    log = unix_server.stop()
+    assert "session ended without storing anything new" in log
+    assert_no_values(log)
+
+
+def test_stalled_client_is_dropped_and_the_next_one_is_served(vm, project, tmp_path):
+    sock = vm.base / "run" / "receiver.sock"
+    server = Server(vm, "--unix", str(sock), "--timeout", "1", "--socket-group", "daemon", "--socket-mode", "0600",
+                    ready=sock.exists)
+    try:
+        st = sock.stat()
+        assert (st.st_mode & 0o777, st.st_gid) == (0o600, grp.getgrnam("daemon").gr_gid)
+        stalled = RawClient(sock)
+        assert stalled.hello()[0] == 0x81
+        stalled.sock.sendall(struct.pack(">BI", 0x02, 100) + b"JWT")  # then nothing more
+        started = time.monotonic()
+        code, reason = error_of(stalled.receive())
+        assert (code, reason) == (7, "the peer sent nothing for too long")
+        assert time.monotonic() - started < 10
+        stalled.close()
+        proc = push(project, "--unix", sock)
+        assert "every declared secret is in place" in proc.stdout
+        assert_delivered(vm)
+    finally:
+        log = server.stop()
+    assert_no_values(log)
+
+
+def test_stopping_the_receiver_mid_session_removes_what_was_staged(vm, unix_server):
+    client = RawClient(unix_server.sock)
+    assert client.hello()[0] == 0x81
+    assert client.secret(b"JWT", JWT_VALUE.encode())[0] == 0x82
+    staged = list((vm.root / "etc/app").glob(".jwt.hex.tdx-new-*"))
+    assert len(staged) == 1 and staged[0].read_bytes() == JWT_VALUE.encode()
+    unix_server.proc.send_signal(signal.SIGTERM)
+    code, reason = error_of(client.receive())
+    assert (code, reason) == (8, "the receiver is stopping")
+    assert unix_server.proc.wait(timeout=10) == 0
+    assert not (vm.root / "etc/app").exists()  # the temporary file and the folder made for it
+    assert not unix_server.sock.exists()
+    client.close()
+
+
+def test_serve_refuses_a_malformed_list_at_start(vm):
+    vm.config.write_text("tdx-secrets 1\nJWT\t/etc/app/jwt.hex\tsvc\t\t0999\t64\n")
+    proc = vm.run("serve", "--unix", str(vm.base / "r.sock"), expect=1)
+    assert f"{vm.config}:2: JWT: mode '0999' is not an octal mode like 0440" in proc.stderr.decode()
+    assert not (vm.base / "r.sock").exists()
+    usage = vm.run("serve", expect=2)
+    assert b"serve needs exactly one of --stdio, --unix PATH, --vsock PORT" in usage.stderr
+
+
 # ---- AF_VSOCK ------------------------------------------------------------------------------
 
 def vsock_loopback_port():
@@ -460,13 +608,20 @@ def test_ssh_wrong_key_is_refused_clearly_and_nothing_written(vm, project, force
     assert_no_values(proc.stdout, proc.stderr, forced_command_sshd.stop())
 
 
-def test_ssh_unknown_host_key_is_refused(vm, project, forced_command_sshd, tmp_path):
+def test_ssh_unknown_host_key_is_refused_unless_trusted_on_first_use(vm, project, forced_command_sshd, tmp_path):
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     before = vm.snapshot()
     proc = push_ssh(project, forced_command_sshd, forced_command_sshd.key, expect=1, known_hosts=empty)
     assert "ssh could not verify the VM's host key" in proc.stderr and "Host key verification failed" in proc.stderr
     assert vm.snapshot() == before
+    # Trust on first use, as the hint says (a VM makes its host key at first boot): the user's -o wins.
+    proc = push_ssh(project, forced_command_sshd, forced_command_sshd.key, "-o", "StrictHostKeyChecking=accept-new",
+                    known_hosts=empty)
+    assert "every declared secret is in place" in proc.stdout
+    host_key = (forced_command_sshd.folder / "host_key.pub").read_text().split()[1]
+    assert host_key in empty.read_text()  # recorded (hashed, as Debian's ssh_config asks)
+    assert_delivered(vm)
 
 
 def test_ssh_vm_refusal_reaches_the_host_and_nothing_is_written(vm, project, forced_command_sshd):

@@ -394,8 +394,12 @@ bool describe(const std::vector<SecretStatus>& status, bool to_log) {
     if (s.problem == "missing") missing += (missing.empty() ? "" : ", ") + s.name;
     else wrong.push_back(s.name + ": " + s.problem);
   }
-  if (!missing.empty()) (to_log ? log("missing: " + missing) : void(std::cerr << "missing: " << missing << "\n"));
-  for (const auto& w : wrong) (to_log ? log(w) : void(std::cerr << w << "\n"));
+  auto say = [to_log](const std::string& line) {
+    if (to_log) log(line);
+    else std::cerr << line << "\n";
+  };
+  if (!missing.empty()) say("missing: " + missing);
+  for (const auto& w : wrong) say(w);
   return missing.empty() && wrong.empty();
 }
 

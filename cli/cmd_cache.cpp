@@ -30,7 +30,8 @@ void add_cache_command(CLI::App& app, Context& ctx) {
       "  --builds    build artifacts (builds/), build roots (buildroots/), kept build logs (logs/),\n"
       "              remembered source digests (digests/)\n"
       "  --fetches   fetch() downloads (fetch/), fetch_git() checkouts (git/), unpacked toolchains (toolchains/)\n"
-      "  no flag     all of these, plus unfinished build folders (work/) and mkosi's package cache\n"
+      "  no flag     all of these, plus unfinished build folders (work/), mkosi's package cache\n"
+      "              (mkosi-packages/) and its images after package installation (mkosi-images/)\n"
       "Only these folders are removed, never anything else in the cache folder. Do not run it while a build runs.");
   clean->add_flag("--builds", options->builds, "Remove build results and build roots");
   clean->add_flag("--fetches", options->fetches, "Remove fetched files and git checkouts");

@@ -37,6 +37,8 @@ apt-get install -y -qq --no-install-recommends \
   debian-archive-keyring apt-utils dpkg-dev fakeroot squashfs-tools uidmap \
   openssh-server openssh-client ovmf qemu-system-x86 qemu-utils \
   nginx-light socat golang-go unzip >/dev/null
+# e2fsprogs >= 1.47.1 stamps a new ext4 file system with SOURCE_DATE_EPOCH instead of the
+# clock; Debian 12's 1.47.0 does not, and a disk image's root partition would differ per build.
 apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-  mkosi systemd-boot systemd-boot-efi >/dev/null
+  mkosi systemd-boot systemd-boot-efi e2fsprogs >/dev/null
 mkosi --version

@@ -51,7 +51,7 @@ std::vector<std::string> cache_parts(const CacheCleanOptions& options) {
   bool all = !options.builds && !options.fetches;
   if (all || options.builds) out.insert(out.end(), {"builds", "buildroots", "logs", "digests"});
   if (all || options.fetches) out.insert(out.end(), {"fetch", "git", "toolchains"});
-  if (all) out.insert(out.end(), {"work", "mkosi-packages"});
+  if (all) out.insert(out.end(), {"work", "mkosi-packages", "mkosi-images"});
   return out;
 }
 

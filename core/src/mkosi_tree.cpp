@@ -91,6 +91,17 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
   conf += std::string("Bootable=") + (disk ? "yes" : "no") + "\n";
   if (disk) conf += "Bootloader=uki\nKernelCommandLine=console=ttyS0 systemd.firstboot=off\n";
   conf += "SourceDateEpoch=0\nWithDocs=no\n";
+  if (disk) {
+    // systemd-repart makes the partitions' file systems. With SOURCE_DATE_EPOCH set, mke2fs
+    // (>= 1.47.1) stamps ext4 with it, but draws the directory hash seed at random (and the
+    // seed decides the on-disk directory layout), and mkfs.vfat stamps the ESP's volume label
+    // with the clock. Fix both; -E replaces repart's own -E, so its options are repeated.
+    conf += "EnvironmentFiles=mkosi.env\n";
+    files["mkosi.env"] = {"SYSTEMD_REPART_MKFS_OPTIONS_EXT4=-E nodiscard,lazy_itable_init=1,hash_seed=" +
+                              seed_for("ext4-hash-seed:" + image.name()) + "\n"
+                              "SYSTEMD_REPART_MKFS_OPTIONS_VFAT=--invariant\n",
+                          0644};
+  }
   for (const auto& a : in.artifacts) conf += "ExtraTrees=artifacts/" + a.key + ":/\n";
 
   // Post-install: every step in the order the TDXfile declared it. Files, templates and
@@ -184,6 +195,13 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
     files["tdx-initrd/mkosi.finalize.chroot"] = files["mkosi.finalize.chroot"];
   }
   files["mkosi.pkgmngr/etc/apt/sources.list.d/mkosi.sources"] = {mkosi_sources_file(in.sources, image.release()), 0644};
+  out.package_set = to_hex(KeyHasher("tdx-mkosi-package-set-v1")
+                               .field("distribution", image.distribution())
+                               .field("release", image.release())
+                               .field("format", image.format())
+                               .field("packages", packages_line)
+                               .field("sources", files["mkosi.pkgmngr/etc/apt/sources.list.d/mkosi.sources"].first)
+                               .finish());
   return out;
 }
 

@@ -159,11 +159,15 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
   fs::path log = out_dir / (image.name() + ".mkosi.log");
   fs::remove(log);
   fs::create_directories(cache_dir() / "mkosi-packages");
-  fs::create_directories(cache_dir() / "mkosi-images");
+  // One folder per package set, and one mkosi at a time per folder: mkosi rewrites its cached
+  // image in place, so a second run copying it meanwhile would see half of it.
+  const fs::path images_cache = cache_dir() / "mkosi-images" / tree.package_set.substr(0, 16);
+  fs::create_directories(images_cache);
+  FileLock slot(images_cache.string() + ".lock");
   auto result = run_process({"mkosi", "-C", (work.path() / "mkosi").string(), "--output-dir",
                              (work.path() / "out").string(), "--package-cache-dir",
-                             (cache_dir() / "mkosi-packages").string(), "--cache-dir",
-                             (cache_dir() / "mkosi-images").string(), "-f", "build"},
+                             (cache_dir() / "mkosi-packages").string(), "--cache-dir", images_cache.string(),
+                             "-f", "build"},
                             log, mkosi_environment());
   report.mkosi_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (result.exit_code != 0)

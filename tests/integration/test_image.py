@@ -99,21 +99,34 @@ def test_manifest(directory_image):
     assert manifest["mkosi_version"].startswith("mkosi 24")
 
 
-@pytest.mark.slow
-def test_bootable_disk_with_uki(tmp_path):
-    need("mkosi", "bwrap", "sfdisk", "mcopy")
-    import shutil
-    from conftest import EXAMPLES
-    project = tmp_path / "hello"
-    shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
-    result = json.loads(run_tdx("build", "-C", project, "--json").stdout)
-    raw = project / "build" / "hello.raw"
-    assert Path(result["image"]) == raw
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(raw, "rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    assert result["sha256"] == digest.hexdigest()
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_bootable_disk_with_uki_is_reproducible(tmp_path):
+    """Two cold builds of the bundled example's disk image, in different folders with their
+    own build and mkosi image caches and TMPDIRs, give the same bytes; the disk boots its UKI."""
+    need("mkosi", "bwrap", "sfdisk", "mcopy")
+    import shutil
+    from conftest import EXAMPLES, private_cache
+    results = []
+    for run in ("a", "b"):
+        project = tmp_path / f"checkout-{run}" / "hello"
+        shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        (tmp_path / f"tmp-{run}").mkdir()
+        env = tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"cache-{run}"), TMPDIR=tmp_path / f"tmp-{run}")
+        results.append(json.loads(run_tdx("build", "-C", project, "--json", env=env).stdout))
+        assert results[-1]["mkosi_skipped"] is False and results[-1]["builds"][0]["cached"] is False
+    raw = tmp_path / "checkout-a/hello/build/hello.raw"
+    assert Path(results[0]["image"]) == raw
+    assert results[0]["sha256"] == file_sha256(raw)
+    assert results[0]["sha256"] == results[1]["sha256"] == file_sha256(tmp_path / "checkout-b/hello/build/hello.raw")
+
     table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, text=True, check=True).stdout)
     parts = table["partitiontable"]["partitions"]
     esp = [p for p in parts if p["type"].upper() == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"]
@@ -126,7 +139,7 @@ def test_bootable_disk_with_uki(tmp_path):
     assert copy.returncode == 0, copy.stderr
     uki = extracted.read_bytes()
     assert uki[:2] == b"MZ" and b".linux" in uki[:4096] and b".initrd" in uki[:4096]
-    assert uki == (project / "build" / "hello.efi").read_bytes()
+    assert uki == (raw.parent / "hello.efi").read_bytes()
 
 
 def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):

@@ -243,7 +243,8 @@ def test_validate_without_pyproject_or_package(tmp_path):
 
 # --- tdx cache clean --------------------------------------------------------------------------
 
-CACHE_PARTS = ["builds", "buildroots", "logs", "digests", "fetch", "git", "toolchains", "work", "mkosi-packages"]
+CACHE_PARTS = ["builds", "buildroots", "logs", "digests", "fetch", "git", "toolchains", "work", "mkosi-packages",
+               "mkosi-images"]
 
 
 def fill_cache(cache):

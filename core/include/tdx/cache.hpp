@@ -11,7 +11,7 @@ namespace tdx {
 struct CacheCleanOptions {
   bool builds = false;   // builds/ (artifacts), buildroots/, logs/, digests/ (remembered source digests)
   bool fetches = false;  // fetch/ (fetch()), git/ (fetch_git()), toolchains/ (unpacked fetches)
-  // Neither: all of the above plus work/ and mkosi-packages/.
+  // Neither: all of the above plus work/, mkosi-packages/ and mkosi-images/.
 };
 
 struct CacheCleanReport {

@@ -31,6 +31,10 @@ struct ArtifactTree {
 struct GeneratedTree {
   std::map<std::string, std::pair<std::string, std::uint32_t>> files;
   std::vector<ArtifactTree> artifacts;
+  // What mkosi's cached image (after package installation) depends on: base, format, package
+  // list and apt sources. mkosi itself names that cache only by distribution, release and
+  // architecture, so tdx gives each package set a folder of its own.
+  std::string package_set;
 };
 
 struct AssemblyInputs {

@@ -1,4 +1,5 @@
 // tdx build: evaluate the TDXfile, run its builds, assemble and run mkosi.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -71,6 +72,15 @@ void run(const BuildArgs& args, const Context& ctx) {
   options.mirror = mirror;
   options.no_cache = args.no_cache;
   options.progress = progress;
+  // The manifest records the lock entries this evaluation used, not those kept for other TDXfiles.
+  Lockfile used = locked.lock;
+  auto unused = [&](const std::string& what, const std::string& key) {
+    return std::any_of(locked.unused.begin(), locked.unused.end(),
+                       [&](const LockChange& c) { return c.what == what && c.key == key; });
+  };
+  std::erase_if(used.modules, [&](const LockedModule& m) { return unused("module", m.key()); });
+  std::erase_if(used.fetches, [&](const LockedFetch& f) { return unused("fetch", f.key()); });
+  options.lock = &used;
 
   ImageBuildReport report;
   {

@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
       "Run `tdx build` in a folder holding a TDXfile; `tdx <command> --help` explains each command.",
       "tdx"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tdx 0.1.0");
+  app.set_version_flag("--version", "tdx " TDX_VERSION);
   tdx::cli::Context ctx;
   app.add_flag("-q,--quiet", ctx.quiet, "Print only errors and the final result");
   tdx::cli::add_build_command(app, ctx);

@@ -21,14 +21,51 @@ void say(const ImageBuildOptions& o, const std::string& phase, const std::string
   if (o.progress) o.progress(phase, message);
 }
 
-std::string manifest_json(const Image& image, const ImageBuildReport& r, const std::string& image_file) {
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string::size_type start = 0;
+  for (auto end = text.find(sep); end != std::string::npos; end = text.find(sep, start = end + 1))
+    out.push_back(text.substr(start, end - start));
+  out.push_back(text.substr(start));
+  return out;
+}
+
+void write_fields(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& fields) {
+  w.begin_object();
+  for (const auto& [k, v] : fields) w.key(k).value(v);
+  w.end_object();
+}
+
+// Every input of the image, so that two manifests compare field by field: the lock entries,
+// the builds' cache keys, the installed packages with their versions, the tools' versions.
+std::string manifest_json(const Image& image, const ImageBuildReport& r, const std::string& image_file,
+                          const ImageBuildOptions& options) {
   JsonWriter w;
   w.begin_object();
-  w.key("schema").value("tdx-manifest-v1");
+  w.key("schema").value("tdx-manifest-v2");
   w.key("name").value(image.name()).key("base").value(image.base()).key("format").value(image.format());
-  w.key("mkosi_version").value(r.mkosi_version);
+  w.key("tdx_version").value(TDX_VERSION).key("mkosi_version").value(r.mkosi_version);
   w.key("image").begin_object().key("file").value(image_file).key("sha256").value(r.image_sha256).end_object();
+  w.key("inputs_digest").value(r.inputs_digest);
   w.key("packages").strings(image.packages());
+  w.key("installed_packages").begin_array();
+  for (const auto& line : r.installed_packages) {
+    auto fields = split(line, '\t');
+    fields.resize(3);
+    w.begin_object().key("name").value(fields[0]).key("version").value(fields[1]).key("architecture").value(fields[2])
+        .end_object();
+  }
+  w.end_array();
+  w.key("lock").begin_object();
+  w.key("modules").begin_array();
+  if (options.lock)
+    for (const auto& m : options.lock->modules) write_fields(w, m.fields());
+  w.end_array();
+  w.key("fetches").begin_array();
+  if (options.lock)
+    for (const auto& f : options.lock->fetches) write_fields(w, f.fields());
+  w.end_array();
+  w.end_object();
   w.key("users").begin_array();
   for (const auto& u : image.users()) {
     w.begin_object().key("name").value(u.name).key("uid");
@@ -44,7 +81,7 @@ std::string manifest_json(const Image& image, const ImageBuildReport& r, const s
   w.key("builds").begin_array();
   for (const auto& b : r.builds)
     w.begin_object().key("name").value(b.name).key("builder").value(b.builder).key("cache_key").value("sha256-" + b.key)
-        .key("cached").value(b.cached).end_object();
+        .end_object();
   w.end_array();
   w.key("secrets").begin_array();
   for (const auto& s : image.secrets())
@@ -132,6 +169,7 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
   // Nothing mkosi would see changed, and the previous outputs are in place: skip mkosi.
   const fs::path stamp = out_dir / (image.name() + ".inputs");
   const std::string inputs = image_inputs_digest(tree);
+  report.inputs_digest = inputs;
   if (!options.no_cache && fs::exists(report.image) && fs::exists(report.manifest)) {
     std::istringstream previous(read_file_or_empty(stamp));
     std::string digest, sha, version;
@@ -174,6 +212,13 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
     throw Error("mkosi failed to build image '" + image.name() + "' (exit " + std::to_string(result.exit_code) +
                 "); the end of its log:\n" + log_tail(log, 25) + "  full log: " + log.string());
 
+  const fs::path packages = work.path() / "out" / k_packages_list;
+  if (fs::exists(packages)) {
+    for (auto& line : split(read_file(packages), '\n'))
+      if (!line.empty()) report.installed_packages.push_back(std::move(line));
+    fs::remove(packages);
+  }
+
   // Move the finished outputs over the previous ones only now that mkosi succeeded.
   for (const auto& entry : fs::directory_iterator(work.path() / "out")) {
     fs::path target = out_dir / entry.path().filename();
@@ -185,7 +230,7 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
   } else {
     report.image_sha256 = h1_string(tree_hash(report.image));
   }
-  atomic_write(report.manifest, manifest_json(image, report, image_file));
+  atomic_write(report.manifest, manifest_json(image, report, image_file, options));
   atomic_write(stamp, inputs + "\n" + report.image_sha256 + "\n" + report.mkosi_version + "\n");
   return report;
 }

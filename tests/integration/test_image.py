@@ -97,6 +97,19 @@ def test_manifest(directory_image):
     assert build["cache_key"] == result["builds"][0]["cache_key"] and len(build["cache_key"]) == 7 + 64
     assert manifest["image"]["sha256"] == result["sha256"] and manifest["image"]["sha256"].startswith("h1:")
     assert manifest["mkosi_version"].startswith("mkosi 24")
+    # Every package in the image with its version, read from the image's own dpkg database.
+    status = (project / "build/hello/var/lib/dpkg/status").read_text()
+    installed = {p["name"]: p["version"] for p in manifest["installed_packages"]}
+    assert set(installed) >= {"ca-certificates", "netbase", "systemd", "passwd"}
+    for name in ("ca-certificates", "systemd"):
+        assert f"Package: {name}\nStatus: install ok installed\n" in status
+        assert f"Version: {installed[name]}\n" in status.split(f"Package: {name}\n", 1)[1].split("\n\n", 1)[0]
+    assert not (project / "build" / "tdx-packages.tsv").exists()
+    # The lock entries the TDXfile used: its two local modules, with their integrity.
+    modules = {m["name"]: m for m in manifest["lock"]["modules"]}
+    assert set(modules) == {"tdx-baseline", "tdx-hello-service"}
+    assert all(m["source"] == "path" and m["integrity"].startswith("sha256:") for m in modules.values())
+    assert len(manifest["inputs_digest"]) == 64
 
 
 def file_sha256(path: Path) -> str:
@@ -126,6 +139,8 @@ def test_bootable_disk_with_uki_is_reproducible(tmp_path):
     assert Path(results[0]["image"]) == raw
     assert results[0]["sha256"] == file_sha256(raw)
     assert results[0]["sha256"] == results[1]["sha256"] == file_sha256(tmp_path / "checkout-b/hello/build/hello.raw")
+    assert read_json(raw.parent / "hello.manifest.json") == \
+        read_json(tmp_path / "checkout-b/hello/build/hello.manifest.json")
 
     table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, text=True, check=True).stdout)
     parts = table["partitiontable"]["partitions"]
@@ -191,3 +206,6 @@ def test_directory_image_is_reproducible_across_folders_caches_and_tmpdirs(tmp_p
     b = tree_listing(tmp_path / "checkout-b/hello/build/hello")
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
+    # The manifests record the same inputs, so they are identical too.
+    assert read_json(tmp_path / "checkout-a/hello/build/hello.manifest.json") == \
+        read_json(tmp_path / "checkout-b/hello/build/hello.manifest.json")

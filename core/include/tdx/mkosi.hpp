@@ -28,6 +28,10 @@ struct ArtifactTree {
 };
 
 // The generated tree: relative path -> (content, mode). Deterministic.
+// The file the image's finalize script writes into mkosi's output folder: one
+// "name\tversion\tarchitecture" line per installed package, sorted.
+inline constexpr const char* k_packages_list = "tdx-packages.tsv";
+
 struct GeneratedTree {
   std::map<std::string, std::pair<std::string, std::uint32_t>> files;
   std::vector<ArtifactTree> artifacts;

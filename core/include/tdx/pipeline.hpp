@@ -7,6 +7,7 @@
 #include <vector>
 #include <tdx/build.hpp>
 #include <tdx/image.hpp>
+#include <tdx/lockfile.hpp>
 
 namespace tdx {
 
@@ -17,6 +18,8 @@ struct ImageBuildOptions {
   std::string format;                   // overrides the Image's format when set
   std::string mirror;                   // overrides the apt sources' mirror when set
   bool no_cache = false;
+  // The tdx.lock entries this TDXfile used (modules and fetches), recorded in the manifest.
+  const Lockfile* lock = nullptr;
   // Phase name and a human sentence, for progress lines.
   std::function<void(const std::string& phase, const std::string& message)> progress;
 };
@@ -27,6 +30,9 @@ struct ImageBuildReport {
   std::filesystem::path manifest;
   std::string image_sha256;
   std::string mkosi_version;
+  std::string inputs_digest;            // over everything mkosi is given (see image_inputs_digest)
+  // "name\tversion\tarchitecture" of every package installed in the image, sorted.
+  std::vector<std::string> installed_packages;
   double mkosi_seconds = 0;
   bool mkosi_skipped = false;           // every input was unchanged: the previous image stands
 };

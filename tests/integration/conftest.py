@@ -81,6 +81,16 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+def installed_packages(root: Path):
+    """Package name -> dpkg status, read from an image's own dpkg database."""
+    status = {}
+    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if "Package" in fields:
+            status[fields["Package"]] = fields.get("Status", "")
+    return status
+
+
 def private_cache(folder: Path) -> Path:
     """A cache whose build results are this test's own, sharing the slow, content-addressed
     parts (build roots, mkosi's packages, toolchains, fetched files) with the run."""

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import need, private_cache, run_tdx, tdx_env, write_tdxfile
 from loopback import LoopbackServer
-from toolchains import go_root, go_tarball, rust_sysroot, rust_tarball, sha256_of
+from toolchains import go_module_proxy, go_root, go_tarball, rust_sysroot, rust_tarball, sha256_of
 
 DATA = Path(__file__).parent / "data"
 
@@ -285,14 +285,8 @@ def test_go_pinned_release_from_a_module_proxy(tmp_path):
     """Way 1: GoBuild(version=...) fetches the release's golang.org/toolchain zip from the Go module
     proxy named by GOPROXY and checks it against the digest the plugin carries. The test serves the
     real zip from this machine's Go module cache on loopback; nothing is downloaded."""
-    need("mkosi", "bwrap", "go")
-    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
-    zip_path = Path(modcache) / "cache/download/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"
-    if not zip_path.exists():
-        pytest.skip(f"the Go 1.22.5 toolchain zip is not in this machine's Go module cache ({zip_path}); "
-                    "`go mod download golang.org/toolchain@v0.0.1-go1.22.5.linux-amd64` puts it there")
-    with LoopbackServer() as proxy:
-        proxy.add("/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip", str(zip_path), kind="file")
+    need("mkosi", "bwrap")
+    with go_module_proxy("1.22.5") as proxy:
         folder = project(tmp_path / "p", "from tdx import Image\nfrom tdx.builders.go import GoBuild\n"
                          "image = Image('pinned', format='directory')\n"
                          "image.build(GoBuild(version='1.22.5', src='./go-service', output='/usr/bin/greeter'))\n")

@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, read_json, run_tdx, tdx_env
-
-
-def installed_packages(root: Path):
-    """Package name -> dpkg status, read from the image's own dpkg database."""
-    status = {}
-    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
-        if "Package" in fields:
-            status[fields["Package"]] = fields.get("Status", "")
-    return status
+from conftest import installed_packages, need, read_json, run_tdx, tdx_env
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,18 @@
 """Toolchain archives made from the toolchains installed on this machine, laid out like the
 official releases, kept in the shared test cache and served to fetch() from loopback."""
 
+import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from conftest import SHARED_CACHE
+from loopback import LoopbackServer
 
 ARCHIVES = SHARED_CACHE / "test-toolchains"
 
@@ -79,3 +84,30 @@ def rust_tarball() -> Path:
         tar.add(root / "lib/rustlib/x86_64-unknown-linux-gnu", arcname=f"{top}/rustc/lib/rustlib/x86_64-unknown-linux-gnu")
 
     return _atomic_tar(ARCHIVES / f"{top}.tar", add)
+
+
+GO_PINNED = "1.22.5"  # a release the go plugin pins (by its golang.org/toolchain zip)
+
+
+def go_toolchain_zip(version: str = GO_PINNED) -> Path:
+    """The release's golang.org/toolchain module zip from this machine's Go module cache; skips
+    the test, saying how to get it, when it is not there."""
+    if shutil.which("go") is None:
+        pytest.skip("go is not installed on this machine: its module cache holds the pinned Go release zips")
+    modcache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True).stdout.strip()
+    zip_path = Path(modcache) / f"cache/download/golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip"
+    if not zip_path.exists():
+        pytest.skip(f"the Go {version} toolchain zip is not in this machine's Go module cache ({zip_path}); "
+                    f"`go mod download golang.org/toolchain@v0.0.1-go{version}.linux-amd64` puts it there")
+    return zip_path
+
+
+@contextlib.contextmanager
+def go_module_proxy(version: str = GO_PINNED):
+    """A Go module proxy on loopback serving the release's toolchain zip from the local module cache,
+    for GoBuild(version=...); yields the server (GOPROXY=server.url(""))."""
+    zip_path = go_toolchain_zip(version)
+    with LoopbackServer() as proxy:
+        proxy.add(f"/golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip", str(zip_path), kind="file")
+        yield proxy
+

@@ -1,0 +1,3 @@
+module example.invalid/nethermind-standin
+
+go 1.22

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, SHARED_CACHE, installed_packages, need, read_json, run_tdx, tdx_env
+from conftest import EXAMPLES, SHARED_CACHE, installed_packages, need, private_cache, read_json, run_tdx, tdx_env
 from toolchains import go_module_proxy
 
 SHARED_MODULES = EXAMPLES / "modules"
@@ -146,6 +146,9 @@ def wait_for(predicate, what: str, seconds: float = 10):
 EXAMPLE_MODULES = [
     ("modules/hardening", "tdx-hardening", "function apply(image)"),
     ("modules/nethermind", "tdx-nethermind", "class Nethermind"),
+    ("monitoring/modules/monitoring", "tdx-monitoring", "class Monitoring"),
+    ("monitoring/modules/node-exporter", "tdx-node-exporter", "class NodeExporter"),
+    ("monitoring/modules/node-facts", "tdx-node-facts", "class NodeFacts"),
 ]
 
 
@@ -218,3 +221,46 @@ def test_dual_nethermind_both_instances_answer_on_their_own_ports(dual_nethermin
         log = services.log("nm-holesky")
     assert "config /etc/nm-holesky/config.json: chain holesky, database /var/lib/nm-holesky/db" in log
     assert "json-rpc listening on 127.0.0.1:8546" in log
+
+
+# --- §12.4 modules depending on a module (a diamond) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def monitoring(goproxy, tmp_path_factory):
+    """Built with a build cache of its own, so that "built" shows the builds that really ran."""
+    folder = tmp_path_factory.mktemp("monitoring")
+    return build_example("monitoring", folder, goproxy, cache=private_cache(folder / "cache"))
+
+
+def test_monitoring_diamond_builds_the_shared_module_once(monitoring):
+    root, result, progress = monitoring
+    assert [(b["name"], b["cached"]) for b in result["builds"]] == [("node_exporter", False), ("metrics-agg", False)]
+    assert progress.count("[build] node_exporter: built") == 1
+    assert progress.count("[build] building node_exporter") == 1
+    assert {p.name for p in (root / "usr/local/bin").iterdir()} == {"node_exporter", "metrics-agg"}
+    users = passwd(root)
+    assert users["monitoring"][2:4] == ["830", "830"] and users["node-exporter"][2:4] == ["831", "831"]
+    agg, exporter = unit(root, "monitoring"), unit(root, "node-exporter")
+    assert agg["ExecStart"] == ["/usr/local/bin/metrics-agg --port 9090"] and agg["User"] == ["monitoring"]
+    assert exporter["ExecStart"] == ["/usr/local/bin/node_exporter --web.listen-address=127.0.0.1:9100 "
+                                     "--collector.textfile.directory=/var/lib/node_exporter/textfile"]
+    assert agg["enabled"] and exporter["enabled"]
+    facts = (root / "var/lib/node_exporter/textfile/tdx_image.prom").read_text()
+    assert facts.endswith('\ntdx_image_info{image="monitoring",role="example"} 1\n')
+    lock = (root.parent.parent / "tdx.lock").read_text()
+    for module in ("tdx-monitoring", "tdx-node-exporter", "tdx-node-facts"):
+        assert f'name = "{module}"' in lock
+
+
+def test_monitoring_services_scrape_each_other(monitoring, tmp_path):
+    root = monitoring[0]
+    with Services(root, tmp_path) as services:
+        services.start("node-exporter")
+        services.start("monitoring")
+        metrics = services.ask(9100, "GET /metrics HTTP/1.0\r\n\r\n")
+        assert metrics.startswith("HTTP/1.0 200 OK\r\n") and "\nnode_load1 " in metrics
+        assert '\ntdx_image_info{image="monitoring",role="example"} 1\n' in metrics
+        aggregated = services.ask(9090, "GET /metrics HTTP/1.0\r\n\r\n")
+        services.check_alive()
+    assert 'metrics_agg_up{target="127.0.0.1:9100"} 1\n' in aggregated
+    assert 'metrics_agg_samples{target="127.0.0.1:9100",family="tdx_image_info"} 1\n' in aggregated

@@ -1,0 +1,3 @@
+module example.invalid/metrics-agg
+
+go 1.22

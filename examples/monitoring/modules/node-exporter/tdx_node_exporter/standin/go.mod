@@ -1,0 +1,3 @@
+module example.invalid/node-exporter-standin
+
+go 1.22

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, private_cache, run_tdx, tdx_env, write_tdxfile
+from conftest import SHARED_CACHE, need, private_cache, run_tdx, tdx_env, write_tdxfile
 from loopback import LoopbackServer
-from toolchains import go_module_proxy, go_root, go_tarball, rust_sysroot, rust_tarball, sha256_of
+from toolchains import (GO_PINNED, go_module_proxy, go_root, go_source_repo, go_tarball, rust_sysroot,
+                        rust_tarball, sha256_of)
 
 DATA = Path(__file__).parent / "data"
 
@@ -206,51 +207,38 @@ def test_unknown_go_version_names_known_ones_and_the_tarball_way(tmp_path):
 
 
 @pytest.mark.slow
-def test_go_from_source_builds_go_then_a_program_with_it(toolchains, tmp_path):
-    """Go's own source, committed to a local git repository, fetched with fetch_git, compiled
-    by make.bash with a fetched bootstrap toolchain; then the service is built with that Go."""
-    need("git")
-    root = go_root()
-    repo = tmp_path / "go-src"
-    repo.mkdir()
-    for part in ("VERSION", "go.env", "src", "lib", "misc"):
-        src = root / part
-        if src.is_dir():
-            shutil.copytree(src, repo / part, symlinks=True)
-        elif src.exists():
-            shutil.copy2(src, repo / part)
-    git = ["git", "-C", str(repo), "-c", "user.name=tdx-test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(git[:3] + ["init", "-q"], check=True)
-    subprocess.run(git + ["add", "-A"], check=True)
-    subprocess.run(git + ["commit", "-qm", "go source"], check=True)
-    version = (root / "VERSION").read_text().splitlines()[0]
-    subprocess.run(git + ["tag", version], check=True)
+def test_go_from_source_builds_go_then_a_program_with_it(tmp_path):
+    """Go 1.22.5's source, committed to a local git repository (by the audited-build example's
+    script, from the release zip in the local module cache), fetched with fetch_git, compiled by
+    make.bash with the pinned 1.22.5 release as bootstrap; then the service is built with that Go.
+    The shared build cache keeps the toolchain for examples/audited-build, whose key is the same."""
+    need("mkosi", "bwrap", "git")
+    repo = go_source_repo()
     tree = run_tdx("fetch", "--hash", repo).stdout.splitlines()[-1]
-
     folder = project(tmp_path / "p", f"""
-from tdx import Image, fetch, fetch_git
+from tdx import Image, fetch_git
 from tdx.builders.go import GoBuild, GoFromSource
 
 image = Image("from-source", format="directory")
 go = GoFromSource(
-    version="{version[2:]}",
-    source=fetch_git("{repo.as_uri()}", tag="{version}", sha256="{tree}"),
-    bootstrap=fetch("{toolchains['go_url']}", sha256="{toolchains['go_sha']}"),
+    version="{GO_PINNED}",
+    source=fetch_git("{repo.as_uri()}", tag="go{GO_PINNED}", sha256="{tree}"),
+    bootstrap_version="{GO_PINNED}",
 )
 image.build(GoBuild(compiler=go, src="./go-service", output="/usr/local/bin/greeter"))
 """)
-    cache = private_cache(tmp_path / "cache")
-    proc = run_tdx("build", "-C", folder, "--json", env=tdx_env(TDX_CACHE_DIR=cache), timeout=1800)
+    with go_module_proxy() as proxy:
+        proc = run_tdx("build", "-C", folder, "--json", env=tdx_env(GOPROXY=proxy.url("")), timeout=1800)
     result = json.loads(proc.stdout)
-    assert [b["name"] for b in result["builds"]] == [f"go{version[2:]}-from-source", "greeter"]
+    assert [b["name"] for b in result["builds"]] == [f"go{GO_PINNED}-from-source", "greeter"]
     image = folder / "build" / "from-source"
     assert in_image(image, "/usr/local/bin/greeter", "--version").stdout == "greeter 1.0 (go)\n"
     assert not (image / "opt" / "tdx-toolchains").exists(), "the compiler built from source reached the image"
     # The program was linked by the source-built toolchain, whose build is cached.
-    (toolchain_entry,) = [p for p in (cache / "builds").glob("sha256-*")
-                          if (p / "artifacts" / "opt" / "tdx-toolchains").exists()]
-    built_go = toolchain_entry / "artifacts/opt/tdx-toolchains" / f"go{version[2:]}" / "bin" / "go"
-    assert subprocess.run([str(built_go), "version"], capture_output=True, text=True).stdout.startswith(f"go version {version}")
+    entry = SHARED_CACHE / "builds" / result["builds"][0]["cache_key"]
+    built_go = entry / "artifacts/opt/tdx-toolchains" / f"go{GO_PINNED}" / "bin" / "go"
+    version = subprocess.run([str(built_go), "version"], capture_output=True, text=True).stdout
+    assert version.startswith(f"go version go{GO_PINNED} linux/amd64"), version
 
 
 def test_dotnet_end_to_end(tmp_path):

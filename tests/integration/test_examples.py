@@ -3,6 +3,7 @@ is built by `tdx build` (directory format), its image tree is checked, and its s
 (stand-ins for clients whose sources cannot be downloaded here) are started from the image tree
 under bwrap, in a network namespace of their own, and answer on their configured ports."""
 
+import hashlib
 import json
 import shlex
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, SHARED_CACHE, installed_packages, need, private_cache, read_json, run_tdx, tdx_env
-from toolchains import go_module_proxy
+from toolchains import go_module_proxy, go_source_repo
 
 SHARED_MODULES = EXAMPLES / "modules"
 
@@ -264,3 +265,27 @@ def test_monitoring_services_scrape_each_other(monitoring, tmp_path):
         services.check_alive()
     assert 'metrics_agg_up{target="127.0.0.1:9100"} 1\n' in aggregated
     assert 'metrics_agg_samples{target="127.0.0.1:9100",family="tdx_image_info"} 1\n' in aggregated
+
+
+# --- §12.3 a program built with a Go toolchain built from source ----------------------------
+
+@pytest.mark.slow
+def test_audited_build_with_go_from_source(goproxy, tmp_path):
+    """The toolchain build has the key of test_builders' GoFromSource test (same source repository,
+    bootstrap and version), so whichever runs second finds it in the shared cache."""
+    need("git")
+    repo = go_source_repo()
+    root, result, progress = build_example("audited-build", tmp_path, goproxy,
+                                           prepare=lambda p: (p / "go-source").symlink_to(repo))
+    assert [b["name"] for b in result["builds"]] == ["go1.22.5-from-source", "my-prover"]
+    assert not (root / "opt/tdx-toolchains").exists(), "the compiler built from source reached the image"
+    manifest = read_json(root.parent / "audited-build.manifest.json")
+    assert [b["cache_key"] for b in manifest["builds"]] == [b["cache_key"] for b in result["builds"]]
+    assert passwd(root)["prover"][2:4] == ["820", "820"]
+    keys = unit(root, "my-prover")
+    assert keys["ExecStart"] == ["/usr/local/bin/my-prover --listen 127.0.0.1:7000"] and keys["User"] == ["prover"]
+    with Services(root, tmp_path) as services:
+        services.start("my-prover")
+        answer = services.ask(7000, "statement\n")
+        services.check_alive()
+    assert answer == hashlib.sha256(b"statement\n").hexdigest() + " go1.22.5\n"

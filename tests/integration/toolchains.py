@@ -6,12 +6,13 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_CACHE
+from conftest import EXAMPLES, SHARED_CACHE
 from loopback import LoopbackServer
 
 ARCHIVES = SHARED_CACHE / "test-toolchains"
@@ -111,3 +112,15 @@ def go_module_proxy(version: str = GO_PINNED):
         proxy.add(f"/golang.org/toolchain/@v/v0.0.1-go{version}.linux-amd64.zip", str(zip_path), kind="file")
         yield proxy
 
+
+def go_source_repo() -> Path:
+    """A git repository of Go 1.22.5's source tagged go1.22.5, made once (in the shared test cache)
+    by the audited-build example's own script from the release zip in the local module cache."""
+    go_toolchain_zip(GO_PINNED)
+    repo = ARCHIVES / f"go{GO_PINNED}-source"
+    if not repo.exists():
+        ARCHIVES.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, GOPROXY="off")  # the zip is in the module cache: no download
+        subprocess.run([sys.executable, str(EXAMPLES / "audited-build" / "make-go-source.py"), str(repo)],
+                       env=env, check=True, capture_output=True, text=True)
+    return repo

@@ -1,0 +1,3 @@
+module example.invalid/my-prover
+
+go 1.22

@@ -1,0 +1,3 @@
+module example.invalid/lighthouse-standin
+
+go 1.22

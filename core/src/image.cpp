@@ -16,6 +16,7 @@ const std::regex k_package_name(R"([a-z0-9][a-z0-9+.-]+)");
 const std::regex k_user_name(R"([a-z_][a-z0-9_-]{0,30})");
 const std::regex k_unit_name(R"([A-Za-z0-9:_.\\@-]+)");
 const std::regex k_secret_name(R"([A-Za-z_][A-Za-z0-9_]*)");
+const std::regex k_normal_path(R"((/(?!\.\.?(/|$))[A-Za-z0-9._@%+=:,~-]+)+)");
 const StringList k_supported_bases = {"debian/bookworm", "debian/trixie"};
 
 [[noreturn]] void fail(const CallSite& site, const std::string& message) {
@@ -64,6 +65,11 @@ void Image::set_format(const std::string& format) {
 void Image::claim_path(const std::string& path, const std::string& what, const CallSite& site) {
   auto [it, inserted] = m_claimed_paths.emplace(path, what + " at " + site.str());
   if (!inserted) fail(site, what + " writes " + path + ", which " + it->second + " already writes");
+}
+
+std::string Image::claimed_by(const std::string& path) const {
+  auto it = m_claimed_paths.find(path);
+  return it == m_claimed_paths.end() ? std::string() : it->second;
 }
 
 void Image::install(const StringList& packages, const CallSite& site) {
@@ -171,9 +177,18 @@ void Image::secret(SecretDecl secret) {
     fail(secret.site, "secret name '" + secret.name + "' is not valid (letters, digits and '_', not starting with a digit)");
   for (const auto& s : m_secrets)
     if (s.name == secret.name) fail(secret.site, "secret '" + secret.name + "' is declared twice: here and at " + s.site.str());
-  require_absolute(secret.dest, "destination of secret '" + secret.name + "'", secret.site);
+  // The receiver reads dests from a TAB-separated list and compares them as strings: one spelling only.
+  if (!std::regex_match(secret.dest, k_normal_path))
+    fail(secret.site, "destination '" + secret.dest + "' of secret '" + secret.name +
+                          "' must be a normalized absolute file path: names of letters, digits and ._-+@%=:,~ "
+                          "after single slashes, no '.' or '..' (like /etc/app/token)");
   if (!std::regex_match(secret.mode, std::regex("0?[0-7]{3}")))
     fail(secret.site, "mode '" + secret.mode + "' of secret '" + secret.name + "' is not an octal mode like \"0440\"");
+  if (secret.mode.size() == 3) secret.mode = "0" + secret.mode;
+  if (!std::regex_match(secret.owner, k_user_name))
+    fail(secret.site, "owner '" + secret.owner + "' of secret '" + secret.name + "' is not a valid user name");
+  if (!secret.group.empty() && !std::regex_match(secret.group, k_user_name))
+    fail(secret.site, "group '" + secret.group + "' of secret '" + secret.name + "' is not a valid group name");
   claim_path(secret.dest, "secret '" + secret.name + "'", secret.site);
   m_secrets.push_back(std::move(secret));
 }

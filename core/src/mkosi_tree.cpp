@@ -51,6 +51,37 @@ std::string comment_safe(std::string s) {
   return s;
 }
 
+// The shell commands creating `u` with its primary group (named after it) and supplementary groups.
+std::string user_commands(const UserSpec& u) {
+  std::string script;
+  for (const auto& g : u.groups)
+    script += "getent group " + shell_quote(g) + " >/dev/null || groupadd --system " + shell_quote(g) + "\n";
+  std::string cmd = "useradd";
+  if (u.system) cmd += " --system";
+  if (u.uid) {
+    std::string id = std::to_string(*u.uid);
+    script += "groupadd" + std::string(u.system ? " --system" : "") + " --gid " + id + " " + shell_quote(u.name) + "\n";
+    cmd += " --uid " + id + " --gid " + id;
+  } else {
+    cmd += " --user-group";
+  }
+  const bool make_home = !u.home.empty() && u.create_home;
+  if (!u.home.empty()) cmd += " --home-dir " + shell_quote(u.home);
+  if (make_home) cmd += " --create-home";
+  else if (u.system || !u.home.empty()) cmd += " --no-create-home";
+  std::string shell = u.shell.empty() && u.system ? "/usr/sbin/nologin" : u.shell;
+  if (!shell.empty()) cmd += " --shell " + shell_quote(shell);
+  if (!u.groups.empty()) {
+    std::string g;
+    for (const auto& x : u.groups) g += (g.empty() ? "" : ",") + x;
+    cmd += " --groups " + shell_quote(g);
+  }
+  script += cmd + " " + shell_quote(u.name) + "\n";
+  if (make_home)
+    script += "mkdir -p " + shell_quote(u.home) + "\nchown " + shell_quote(u.name + ":") + " " + shell_quote(u.home) + "\n";
+  return script;
+}
+
 }  // namespace
 
 StringList format_packages(const Image& image) {
@@ -67,9 +98,10 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
   std::set<std::string> packages;
   for (const auto& p : image.packages()) packages.insert(p);
   for (const auto& p : format_packages(image)) packages.insert(p);
-  for (const auto& p : in.extra_packages) packages.insert(p);
-  if (!image.users().empty()) packages.insert("passwd");
-  if (!image.services().empty() || !in.extra_enable_units.empty()) packages.insert("systemd");
+  if (in.delivery)
+    for (const auto& p : in.delivery->packages) packages.insert(p);
+  if (!image.users().empty() || (in.delivery && !in.delivery->users.empty())) packages.insert("passwd");
+  if (!image.services().empty() || (in.delivery && !in.delivery->enable_units.empty())) packages.insert("systemd");
 
   std::string packages_line;
   for (const auto& p : packages) packages_line += (packages_line.empty() ? "" : ",") + p;
@@ -123,30 +155,7 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
     switch (step.kind) {
       case StepKind::user: {
         const auto& u = image.users()[step.index];
-        script += "\n# user " + u.name + " (" + display_site(u.site, in.project_dir) + ")\n";
-        for (const auto& g : u.groups)
-          script += "getent group " + shell_quote(g) + " >/dev/null || groupadd --system " + shell_quote(g) + "\n";
-        std::string cmd = "useradd";
-        if (u.system) cmd += " --system";
-        if (u.uid) {
-          std::string id = std::to_string(*u.uid);
-          script += "groupadd" + std::string(u.system ? " --system" : "") + " --gid " + id + " " + shell_quote(u.name) + "\n";
-          cmd += " --uid " + id + " --gid " + id;
-        } else {
-          cmd += " --user-group";
-        }
-        if (!u.home.empty()) cmd += " --home-dir " + shell_quote(u.home) + " --create-home";
-        else if (u.system) cmd += " --no-create-home";
-        std::string shell = u.shell.empty() && u.system ? "/usr/sbin/nologin" : u.shell;
-        if (!shell.empty()) cmd += " --shell " + shell_quote(shell);
-        if (!u.groups.empty()) {
-          std::string g;
-          for (const auto& x : u.groups) g += (g.empty() ? "" : ",") + x;
-          cmd += " --groups " + shell_quote(g);
-        }
-        script += cmd + " " + shell_quote(u.name) + "\n";
-        if (!u.home.empty())
-          script += "mkdir -p " + shell_quote(u.home) + "\nchown " + shell_quote(u.name + ":") + " " + shell_quote(u.home) + "\n";
+        script += "\n# user " + u.name + " (" + display_site(u.site, in.project_dir) + ")\n" + user_commands(u);
         break;
       }
       case StepKind::file: {
@@ -171,11 +180,14 @@ GeneratedTree generate_mkosi_tree(const Image& image, const AssemblyInputs& in) 
       }
     }
   }
-  if (!in.extra_files.empty() || !in.extra_commands.empty() || !in.extra_enable_units.empty())
+  if (in.delivery) {
+    const DeliveryPlan& d = *in.delivery;
     script += "\n# secret delivery\n";
-  for (const auto& f : in.extra_files) stage_file(f.content, f.path, f.mode, "");
-  for (const auto& u : in.extra_enable_units) script += "systemctl enable " + shell_quote(u) + "\n";
-  for (const auto& c : in.extra_commands) script += c + "\n";
+    for (const auto& u : d.users) script += user_commands(u);
+    for (const auto& f : d.files) stage_file(f.content, f.path, f.mode, "");
+    for (const auto& u : d.enable_units) script += "systemctl enable " + shell_quote(u) + "\n";
+    for (const auto& c : d.commands) script += c + "\n";
+  }
   script += "\nrm -rf \"$stage\"\n";
 
   if (staged > 0) conf += "ExtraTrees=" + std::string(k_stage) + ":/" + k_stage + "\n";

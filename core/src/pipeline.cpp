@@ -86,10 +86,25 @@ std::string manifest_json(const Image& image, const ImageBuildReport& r, const s
   w.key("secrets").begin_array();
   for (const auto& s : image.secrets())
     w.begin_object().key("name").value(s.name).key("dest").value(s.dest).key("owner").value(s.owner)
-        .key("mode").value(s.mode).end_object();
+        .key("group").value(s.group).key("mode").value(s.mode).end_object();
   w.end_array();
+  // What the delivery backend put into the image, by path and digest (never a secret's value: there is none).
   w.key("secret_delivery");
-  if (image.delivery()) w.value(image.delivery()->backend); else w.null();
+  if (image.delivery() && r.delivery) {
+    w.begin_object().key("backend").value(image.delivery()->backend).key("files").begin_array();
+    for (const auto& f : r.delivery->files) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", f.mode);
+      w.begin_object().key("path").value(f.path).key("mode").value(mode).key("sha256").value(to_hex(sha256(f.content)))
+          .end_object();
+    }
+    w.end_array().key("packages").strings(r.delivery->packages).key("units").strings(r.delivery->enable_units);
+    w.key("users").begin_array();
+    for (const auto& u : r.delivery->users) w.value(u.name);
+    w.end_array().end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
   return w.str();
 }
@@ -100,6 +115,23 @@ std::string read_file_or_empty(const fs::path& path) {
   } catch (const Error&) {
     return "";
   }
+}
+
+// A plan must not fight the recipe: no path or user both write, and no secret left without a way in.
+void check_delivery_plan(const Image& image, const DeliveryPlan& plan) {
+  const std::string who = "secret delivery '" + image.delivery()->backend + "' (" + image.delivery()->site.str() + ")";
+  for (const auto& f : plan.files) {
+    if (f.path.empty() || f.path[0] != '/') throw Error(who + " planned a file at '" + f.path + "', not an absolute path");
+    if (std::string other = image.claimed_by(f.path); !other.empty())
+      throw Error(who + " writes " + f.path + ", which the " + other + " also writes; move one of them");
+  }
+  for (const auto& u : plan.users)
+    for (const auto& mine : image.users())
+      if (mine.name == u.name)
+        throw Error(who + " creates user '" + u.name + "', which image.user() at " + mine.site.str() +
+                    " also creates; give the delivery account another name (user=)");
+  for (const auto& p : plan.packages)
+    if (!is_valid_package_name(p)) throw Error(who + " asked for package '" + p + "', which is not a Debian package name");
 }
 
 }  // namespace
@@ -119,7 +151,13 @@ std::string image_inputs_digest(const GeneratedTree& tree) {
   return to_hex(h.finish());
 }
 
-GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std::vector<BuildOutcome>& builds) {
+GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, ImageBuildReport& report) {
+  if (!image.secrets().empty() && !image.delivery()) {
+    const SecretDecl& s = image.secrets().front();
+    throw Error(s.site.str() + ": secret '" + s.name + "' is declared, but the image has no way to receive it; add "
+                "image.secret_delivery(\"ssh\", authorized_key=...), (\"vsock\") or (\"script\", fetch_script=...)");
+  }
+  std::vector<BuildOutcome>& builds = report.builds;
   AssemblyInputs in;
   in.project_dir = options.project_dir;
   in.sources = resolve_apt_sources(image.release(), options.mirror);
@@ -139,10 +177,11 @@ GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std
   if (image.delivery()) {
     GuardedDelivery delivery = PluginRegistry::instance().delivery(image.delivery()->backend);
     DeliveryPlan plan = delivery.plan(*image.delivery(), image.secrets());
-    in.extra_files = plan.files;
-    in.extra_packages = plan.packages;
-    in.extra_enable_units = plan.enable_units;
-    in.extra_commands = plan.commands;
+    check_delivery_plan(image, plan);
+    say(options, "assemble", "secret delivery '" + image.delivery()->backend + "': " + std::to_string(plan.files.size()) +
+                                 " file(s), " + std::to_string(image.secrets().size()) + " secret(s) declared");
+    in.delivery = plan;
+    report.delivery = std::move(plan);
   }
   return generate_mkosi_tree(image, in);
 }
@@ -153,7 +192,7 @@ ImageBuildReport build_image(Image& image, const ImageBuildOptions& options) {
   if (options.emit_dir.empty()) require_host_tools(!image.builds().empty());
 
   say(options, "assemble", "generating the mkosi configuration");
-  GeneratedTree tree = assemble(image, options, report.builds);
+  GeneratedTree tree = assemble(image, options, report);
   if (!options.emit_dir.empty()) {
     write_mkosi_tree(tree, options.emit_dir);
     say(options, "assemble", "wrote the mkosi tree to " + options.emit_dir.string());

@@ -19,20 +19,20 @@ def plugins_json(env=None):
 
 def test_lists_the_eight_stock_plugins_with_their_hashes():
     listing = plugins_json()
-    assert listing["host_interface"] == "1.0"
+    assert listing["host_interface"] == "2.0"
     found = {(p["name"], p["kind"]) for p in listing["plugins"]}
     assert found == STOCK
     for p in listing["plugins"]:
-        assert p["loaded"] and p["interface"] == "1.0" and p["version"] and p["description"]
+        assert p["loaded"] and p["interface"] == "2.0" and p["version"] and p["description"]
         assert p["sha256"] == hashlib.sha256(Path(p["path"]).read_bytes()).hexdigest()
         assert Path(p["path"]).parent == BUILD / "lib" / "tdx" / "plugins"
     text = run_tdx("plugins", "list").stdout
-    assert "tdx plugin interface 1.0" in text and "go  (builder, version" in text
+    assert "tdx plugin interface 2.0" in text and "go  (builder, version" in text
 
 
 @pytest.mark.parametrize("case,theirs,message", [
-    ("abi_major", "2.0", "incompatible with this tdx's interface 1.0"),
-    ("abi_minor_newer", "1.7", "newer than this tdx's interface 1.0"),
+    ("abi_major", "3.0", "incompatible with this tdx's interface 2.0"),
+    ("abi_minor_newer", "2.7", "newer than this tdx's interface 2.0"),
 ])
 def test_plugin_with_other_interface_is_refused_with_both_versions(case, theirs, message):
     folder = BUILD / "tests" / "plugins" / case

@@ -11,16 +11,6 @@
 
 namespace tdx {
 
-struct UserSpec {
-  std::string name;
-  bool system = false;
-  std::optional<std::int64_t> uid;
-  std::string home;    // empty: useradd's default
-  std::string shell;   // empty: /usr/sbin/nologin for system users, else useradd's default
-  StringList groups;
-  CallSite site;
-};
-
 struct FileSpec {
   std::string dest;
   std::string content;   // bytes, already rendered for templates
@@ -97,6 +87,9 @@ class Image {
   const std::optional<DeliveryConfig>& delivery() const { return m_delivery; }
   const std::vector<RunSpec>& runs() const { return m_runs; }
   const std::vector<Step>& steps() const { return m_steps; }
+
+  // What in the recipe writes `path` ("file at TDXfile:3"), or empty when nothing does.
+  std::string claimed_by(const std::string& path) const;
 
   // The recipe as JSON (what Python's Image.recipe() returns).
   std::string recipe_json() const;

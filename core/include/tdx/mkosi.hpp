@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 #include <tdx/image.hpp>
@@ -44,10 +45,7 @@ struct GeneratedTree {
 struct AssemblyInputs {
   AptSources sources;
   std::vector<ArtifactTree> artifacts;
-  std::vector<ImageFile> extra_files;     // from the secret-delivery plugin
-  StringList extra_packages;
-  StringList extra_enable_units;
-  StringList extra_commands;
+  std::optional<DeliveryPlan> delivery;   // from the secret-delivery plugin, applied after the recipe
   std::filesystem::path project_dir;      // call sites are shown relative to it
 };
 

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 #include <tdx/build.hpp>
@@ -35,6 +36,7 @@ struct ImageBuildReport {
   std::vector<std::string> installed_packages;
   double mkosi_seconds = 0;
   bool mkosi_skipped = false;           // every input was unchanged: the previous image stands
+  std::optional<DeliveryPlan> delivery; // what the secret-delivery backend added (for the manifest)
 };
 
 // A digest of everything mkosi would see for this tree: the generated files, the artifacts
@@ -43,7 +45,8 @@ std::string image_inputs_digest(const GeneratedTree& tree);
 
 ImageBuildReport build_image(Image& image, const ImageBuildOptions& options);
 
-// The generated tree for an image whose builds are already in the cache or built now.
-GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, std::vector<BuildOutcome>& builds);
+// The generated tree for an image whose builds are already in the cache or built now; fills
+// report.builds and report.delivery. An image with secrets but no delivery backend is refused.
+GeneratedTree assemble(const Image& image, const ImageBuildOptions& options, ImageBuildReport& report);
 
 }  // namespace tdx

@@ -13,7 +13,8 @@
 
 namespace tdx::plugin {
 
-inline constexpr std::uint32_t k_abi_major = 1;
+// 2: DeliveryPlan gained users (and UserSpec create_home).
+inline constexpr std::uint32_t k_abi_major = 2;
 inline constexpr std::uint32_t k_abi_minor = 0;
 inline constexpr const char* k_entry_symbol = "tdx_plugin_descriptor";
 

@@ -60,6 +60,18 @@ struct BuildPlan {
   std::vector<ToolchainInput> toolchains;
 };
 
+// A user the image gets: from image.user() in the recipe, or from a delivery plugin.
+struct UserSpec {
+  std::string name;
+  bool system = false;
+  std::optional<std::int64_t> uid;
+  std::string home;    // empty: useradd's default
+  std::string shell;   // empty: /usr/sbin/nologin for system users, else useradd's default
+  StringList groups;
+  CallSite site;
+  bool create_home = true;  // false: home is only recorded in /etc/passwd (a folder made elsewhere, e.g. at boot)
+};
+
 struct SecretDecl {
   std::string name;
   std::string dest;
@@ -82,11 +94,14 @@ struct ImageFile {
   std::uint32_t mode = 0644;
 };
 
+// What a delivery backend adds to the image, applied after the recipe's own steps in this
+// order: users (each with its own primary group), files, `systemctl enable` of units, commands.
 struct DeliveryPlan {
   std::vector<ImageFile> files;
   StringList packages;
   StringList enable_units;
-  StringList commands;     // post-install shell commands, run after the recipe's own steps
+  StringList commands;     // post-install shell commands
+  std::vector<UserSpec> users;
 };
 
 }  // namespace tdx

@@ -403,6 +403,33 @@ TEST(Image, SecretModeNameAndDestinationAreChecked) {
   EXPECT_THAT(error_of([&] { img.file(file("/run/secrets/t", "x", 64)); }), HasSubstr("secret 'token'"));
 }
 
+TEST(Image, SecretDestinationsHaveOneSpellingAndOwnersAreNames) {
+  tdx::Image img("app", "debian/bookworm", at(1));
+  for (const char* dest : {"/etc//token", "/etc/./token", "/etc/../token", "/etc/token/", "/etc/to\tken", "/etc/to ken",
+                           "/etc/to\nken", "/", "/etc/.."}) {
+    std::string message = error_of([&] { img.secret(secret("token", dest, 60)); });
+    EXPECT_THAT(message, HasSubstr("destination '" + std::string(dest) + "'")) << dest;
+    EXPECT_THAT(message, HasSubstr("normalized absolute file path")) << dest;
+  }
+  tdx::SecretDecl s = secret("token", "/etc/app/.token-v2@x", 61);
+  s.owner = "app\tx";
+  EXPECT_THAT(error_of([&] { img.secret(s); }), HasSubstr("owner 'app\tx' of secret 'token' is not a valid user name"));
+  s.owner = "app";
+  s.group = "Wheel";
+  EXPECT_THAT(error_of([&] { img.secret(s); }), HasSubstr("group 'Wheel' of secret 'token' is not a valid group name"));
+  s.group = "";
+  s.mode = "440";
+  img.secret(s);  // dot files and '@' are fine
+  EXPECT_EQ(img.secrets().at(0).mode, "0440");  // one spelling in secrets.list and the manifest
+}
+
+TEST(Image, ClaimedByNamesWhatWritesAPath) {
+  tdx::Image img("app", "debian/bookworm", at(1));
+  img.secret(secret("token", "/etc/app/token", 60));
+  EXPECT_THAT(img.claimed_by("/etc/app/token"), HasSubstr("secret 'token' at /project/TDXfile:60"));
+  EXPECT_EQ(img.claimed_by("/etc/app/other"), "");
+}
+
 TEST(Image, OneSecretDeliveryBackendPerImage) {
   tdx::Image img("app", "debian/bookworm", at(1));
   img.secret_delivery({"ssh", {{"port", std::int64_t{22}}}, at(70)});

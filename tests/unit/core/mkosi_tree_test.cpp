@@ -212,21 +212,42 @@ TEST_F(MkosiTreeTest, SecretDeliveryExtrasComeAfterTheRecipe) {
   img.set_format("directory");
   img.run({"echo recipe", at(2)});
   tdx::AssemblyInputs in = inputs();
-  in.extra_files = {{"/usr/lib/tdx/receiver", "#!/bin/sh\n", 0755}};
-  in.extra_packages = {"openssh-server"};
-  in.extra_enable_units = {"tdx-receiver.service"};
-  in.extra_commands = {"echo delivered"};
+  tdx::DeliveryPlan plan;
+  plan.files = {{"/usr/lib/tdx/receiver", "#!/bin/sh\n", 0755}};
+  plan.packages = {"openssh-server"};
+  plan.enable_units = {"tdx-receiver.service"};
+  plan.commands = {"echo delivered"};
+  tdx::UserSpec account;
+  account.name = "tdx-secrets";
+  account.system = true;
+  account.home = "/run/tdx-secrets";
+  account.create_home = false;
+  account.shell = "/bin/sh";
+  plan.users = {account};
+  in.delivery = plan;
   tdx::GeneratedTree tree = tdx::generate_mkosi_tree(img, in);
-  EXPECT_EQ(ini_value(file_of(tree, "mkosi.conf"), "Packages"), "openssh-server,systemd");
+  EXPECT_EQ(ini_value(file_of(tree, "mkosi.conf"), "Packages"), "openssh-server,passwd,systemd");
   EXPECT_EQ(file_of(tree, "tdx-stage/0001"), "#!/bin/sh\n");
   const std::string& script = file_of(tree, "mkosi.postinst.chroot");
   std::size_t recipe = script.find("echo recipe");
   std::size_t delivery = script.find("# secret delivery\n");
   ASSERT_NE(delivery, std::string::npos) << script;
   EXPECT_LT(recipe, delivery);
-  EXPECT_THAT(script.substr(delivery), HasSubstr("install -D -m 0755 \"$stage/0001\" '/usr/lib/tdx/receiver'\n"
-                                                 "systemctl enable 'tdx-receiver.service'\n"
-                                                 "echo delivered\n"));
+  EXPECT_THAT(script.substr(delivery),
+              HasSubstr("useradd --system --user-group --home-dir '/run/tdx-secrets' --no-create-home --shell '/bin/sh' "
+                        "'tdx-secrets'\n"
+                        "install -D -m 0755 \"$stage/0001\" '/usr/lib/tdx/receiver'\n"
+                        "systemctl enable 'tdx-receiver.service'\n"
+                        "echo delivered\n"));
+  EXPECT_THAT(script, Not(HasSubstr("mkdir -p '/run/tdx-secrets'")));  // the home is made at boot, not in the image
+}
+
+TEST_F(MkosiTreeTest, NoDeliveryNoDeliverySection) {
+  tdx::Image img("app", "debian/bookworm", at(1));
+  img.set_format("directory");
+  tdx::GeneratedTree tree = tdx::generate_mkosi_tree(img, inputs());
+  EXPECT_THAT(file_of(tree, "mkosi.postinst.chroot"), Not(HasSubstr("secret delivery")));
+  EXPECT_EQ(ini_value(file_of(tree, "mkosi.conf"), "Packages"), "<missing>");
 }
 
 TEST(MkosiSourcesFile, MainOnly) {

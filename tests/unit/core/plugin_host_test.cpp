@@ -46,7 +46,7 @@ TEST_F(StockPluginsTest, AllEightLoad) {
   for (const auto& r : reg.records()) {
     EXPECT_TRUE(r.loaded) << r.path << ": " << r.error;
     EXPECT_THAT(r.error, IsEmpty()) << r.path;
-    EXPECT_EQ(r.abi_major, 1u) << r.path;
+    EXPECT_EQ(r.abi_major, 2u) << r.path;
     EXPECT_EQ(r.abi_minor, 0u) << r.path;
     EXPECT_TRUE(std::regex_match(r.sha256, hex64)) << r.path << ": " << r.sha256;
     EXPECT_EQ(r.sha256, tdx::to_hex(tdx::sha256_file(r.path))) << r.path;

@@ -6,6 +6,7 @@
 #include <tdx/error.hpp>
 #include <tdx/hash.hpp>
 #include <tdx/json.hpp>
+#include <tdx/secret_protocol.hpp>
 
 namespace tdx {
 
@@ -173,8 +174,9 @@ void Image::service(ServiceSpec service) {
 }
 
 void Image::secret(SecretDecl secret) {
-  if (!std::regex_match(secret.name, k_secret_name))
-    fail(secret.site, "secret name '" + secret.name + "' is not valid (letters, digits and '_', not starting with a digit)");
+  if (!std::regex_match(secret.name, k_secret_name) || secret.name.size() > secret_protocol::k_max_name)
+    fail(secret.site, "secret name '" + secret.name + "' is not valid (letters, digits and '_', not starting with a digit, "
+                          "at most " + std::to_string(secret_protocol::k_max_name) + " characters)");
   for (const auto& s : m_secrets)
     if (s.name == secret.name) fail(secret.site, "secret '" + secret.name + "' is declared twice: here and at " + s.site.str());
   // The receiver reads dests from a TAB-separated list and compares them as strings: one spelling only.

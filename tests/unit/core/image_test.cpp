@@ -396,8 +396,12 @@ TEST(Image, SecretModeNameAndDestinationAreChecked) {
   }
   EXPECT_THROW(img.secret(secret("1token", "/run/secrets/t", 61)), tdx::Error);
   EXPECT_THROW(img.secret(secret("to-ken", "/run/secrets/t", 61)), tdx::Error);
+  EXPECT_THAT(error_of([&] { img.secret(secret(std::string(129, 'k'), "/run/secrets/t", 61)); }),
+              HasSubstr("at most 128 characters"));
+  img.secret(secret(std::string(128, 'k'), "/run/secrets/long", 61));  // the receiver's limit, exactly
+  ASSERT_EQ(img.secrets().size(), 1u);
   EXPECT_THROW(img.secret(secret("token", "run/secrets/t", 62)), tdx::Error);
-  EXPECT_TRUE(img.secrets().empty());
+  EXPECT_EQ(img.secrets().size(), 1u);
   // The secret's destination is claimed, so a file cannot overwrite it.
   img.secret(secret("token", "/run/secrets/t", 63));
   EXPECT_THAT(error_of([&] { img.file(file("/run/secrets/t", "x", 64)); }), HasSubstr("secret 'token'"));

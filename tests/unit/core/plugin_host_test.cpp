@@ -211,15 +211,6 @@ TEST_F(StockPluginsTest, KeyFieldsComeFromThePlugin) {
   EXPECT_EQ(fields.at("package"), ".");
 }
 
-TEST_F(StockPluginsTest, DeliveryValidation) {
-  tdx::GuardedDelivery ssh = reg.delivery("ssh");
-  EXPECT_EQ(ssh.name(), "ssh");
-  tdx::DeliveryConfig c{"ssh", {{"port", std::int64_t{70000}}}, {"/project/TDXfile", 9}};
-  EXPECT_THAT(ssh.validate(c), Contains(HasSubstr("port 70000")));
-  c.options["port"] = std::int64_t{22};
-  EXPECT_THAT(ssh.validate(c), IsEmpty());
-}
-
 class PluginFolderTest : public tdx::test::TempDirTest {};
 
 TEST_F(PluginFolderTest, NonPluginFileIsRecordedWithAnError) {

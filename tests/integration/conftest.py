@@ -6,6 +6,7 @@ mkosi's package cache are kept in one cache per machine (TDX_TEST_CACHE, default
 tests about caching itself use a cache of their own.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -101,3 +102,18 @@ def private_cache(folder: Path) -> Path:
         if not link.exists():
             link.symlink_to(SHARED_CACHE / part, target_is_directory=True)
     return folder
+
+
+def tree_listing(root: Path):
+    """Every entry's name, type, mode, owner, mtime and content digest."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            content = "-> " + os.readlink(path)
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        out[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), content)
+    return out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import installed_packages, need, read_json, run_tdx, tdx_env
+from conftest import installed_packages, need, read_json, run_tdx, tdx_env, tree_listing
 
 
 @pytest.fixture(scope="module")
@@ -162,21 +162,6 @@ def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):
     assert changed["mkosi_skipped"] is False and all(b["cached"] for b in changed["builds"])
     assert "greeting=salut" in (project / "build/hello/etc/hello-fr/hello.conf").read_text()
     assert changed["sha256"] != first["sha256"]
-
-
-def tree_listing(root: Path):
-    """Every entry's name, type, mode, owner, mtime and content digest."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        st = path.lstat()
-        if path.is_symlink():
-            content = "-> " + os.readlink(path)
-        elif path.is_file():
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            content = ""
-        out[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime), content)
-    return out
 
 
 def test_directory_image_is_reproducible_across_folders_caches_and_tmpdirs(tmp_path):

@@ -8,7 +8,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -84,13 +86,18 @@ def images(tmp_path_factory):
     return get
 
 
-def in_image(root: Path, *command, binds=(), env=None, stdin=None):
-    """Runs a command inside the image tree with bubblewrap (the tree read-only; `binds` writable)."""
-    args = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+def bwrap_args(root: Path, binds=(), env=None):
+    """bubblewrap running a command inside the image tree (read-only; `binds` writable), dying with the test."""
+    args = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--die-with-parent"]
     for host, inside in binds:
         args += ["--bind", str(host), inside]
-    args += ["--clearenv", "--setenv", "PATH", (env or {}).get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]
-    return subprocess.run(args + list(command), capture_output=True, text=True, input=stdin, timeout=60)
+    return args + ["--clearenv", "--setenv", "PATH", (env or {}).get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")]
+
+
+def in_image(root: Path, *command, binds=(), env=None, stdin=None):
+    return subprocess.run(bwrap_args(root, binds, env) + list(command), capture_output=True, text=True, input=stdin,
+                          timeout=60)
 
 
 def unit(root: Path, name: str) -> str:
@@ -202,6 +209,73 @@ def test_ssh_image(images, tmp_path):
         assert mine[setting] == "no", setting
     assert mine["authenticationmethods"] == "publickey"
     assert other["forcecommand"] == "none" and other["permittty"] == "yes"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(ready, what, proc, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{what} did not come up: {proc.communicate()[1]}")
+        time.sleep(0.1)
+
+
+def test_ssh_image_takes_a_push_through_its_own_sshd(images, tmp_path):
+    """The image's sshd, account, forced relay and receiver service, run from the tree with
+    bubblewrap, and `tdx secrets push --host` on the host: the path a VM takes, without the VM."""
+    need("ssh")
+    project, _, root = images("ssh")
+    run, etc_app, keys, host_keys = (tmp_path / n for n in ("run", "etc-app", "keys", "hostkeys"))
+    for folder in (run / "sshd", run / "tdx-secrets", etc_app, keys, host_keys):
+        folder.mkdir(parents=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_keys / "key")], check=True)
+    binds = [(run, "/run"), (etc_app, "/etc/app"), (keys, "/var/lib/app/keys"), (host_keys, "/tmp/hostkeys")]
+    port = free_port()
+    (receiver_command,) = unit_values(unit(root, "tdx-secret-receiver.service"), "ExecStart")
+    started = []
+    try:
+        receiver = subprocess.Popen(bwrap_args(root, binds) + receiver_command.split(), stderr=subprocess.PIPE, text=True)
+        started.append(receiver)
+        wait_for((run / "tdx-secrets" / "receiver.sock").exists, "the receiver service", receiver)
+        sshd = subprocess.Popen(bwrap_args(root, binds) + ["/usr/sbin/sshd", "-D", "-e", "-p", str(port), "-o",
+                                                           "ListenAddress=127.0.0.1", "-o", "PidFile=none", "-h",
+                                                           "/tmp/hostkeys/key"], stderr=subprocess.PIPE, text=True)
+        started.append(sshd)
+        wait_for(lambda: listening(port), "sshd", sshd)
+
+        values = tmp_path / "prod.env"
+        values.write_text("JWT_SECRET=jwt-over-ssh\nAPI_TOKEN=token-over-ssh\nRUN_KEY=run-key-over-ssh\n")
+
+        def push(identity):
+            return run_tdx("secrets", "push", "-C", project, "--file", values, "--host", "127.0.0.1", "--port", port,
+                           "--identity", identity, "--known-hosts", tmp_path / "known_hosts", "-o",
+                           "StrictHostKeyChecking=accept-new", expect=None, timeout=120)
+
+        refused = push(host_keys / "key")  # a key the image does not list
+        assert refused.returncode == 1 and not list(etc_app.iterdir()), refused.stdout + refused.stderr
+        pushed = push(project.parent / "push_key")
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        assert "jwt-over-ssh" not in pushed.stdout + pushed.stderr
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+    jwt = etc_app / "jwt.hex"
+    assert jwt.read_text() == "jwt-over-ssh"
+    assert (jwt.stat().st_uid, jwt.stat().st_mode & 0o7777) == (850, 0o440)
+    assert (keys / "token").read_text() == "token-over-ssh" and (run / "app" / "key").read_text() == "run-key-over-ssh"
+    assert in_image(root, "/usr/lib/tdx/tdx-secret-receiver", "check", binds=binds).returncode == 0
 
 
 def test_script_image_and_its_fetch_service_delivers(images, tmp_path):

@@ -143,7 +143,6 @@ class SshDelivery final : public tdx::plugin::SecretDelivery {
       sshd += "Port " + std::to_string(std::get<std::int64_t>(it->second)) + "\n";
     sshd += "Match User " + user + "\n"
             "\tAuthorizedKeysFile " + k_authorized_keys + "\n"
-            "\tAuthorizedKeysCommand none\n"
             "\tAuthenticationMethods publickey\n"
             "\tPasswordAuthentication no\n"
             "\tKbdInteractiveAuthentication no\n"

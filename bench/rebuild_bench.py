@@ -56,7 +56,7 @@ def main():
     config = sorted(config)[args.runs // 2]
     print(f"example: examples/hello, format {args.format}, medians of {args.runs} rebuilds")
     print(f"cold full build      {cold:7.2f} s")
-    print(f"no-op build          {noop:7.2f} s  {noop / cold:5.3f}x cold (goal: under 0.2 s)")
+    print(f"no-op build          {noop:7.2f} s  {noop / cold:6.4f}x cold (goal: under 0.2 s)")
     print(f"config-only rebuild  {config:7.2f} s  {config / cold:5.3f}x cold (goal: at most 0.2x)")
 
 

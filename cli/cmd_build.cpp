@@ -3,12 +3,18 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <variant>
 #include <unistd.h>
 
 #include <tdx/error.hpp>
 #include <tdx/json.hpp>
 #include <tdx/lockfile.hpp>
+#include <tdx/paths.hpp>
 #include <tdx/pipeline.hpp>
+#include <tdx/plugin_host.hpp>
+#include <tdx/process.hpp>
+#include <tdx/uptodate.hpp>
 
 #include "context.hpp"
 #include "embed.hpp"
@@ -36,6 +42,91 @@ std::string seconds(double s) {
   return buf;
 }
 
+// What `tdx build` reports; the no-op path reports the last build's result from its stamp.
+struct BuildResult {
+  std::string image, manifest, sha256;
+  std::vector<std::pair<std::string, std::string>> builds;  // name, "sha256-<key>"
+  std::vector<bool> cached;
+  bool evaluated = true, mkosi_skipped = false;
+
+  // One line for the stamp: tab-separated fields, builds as name=key pairs.
+  std::string to_line() const {
+    std::string line = image + "\t" + manifest + "\t" + sha256;
+    for (const auto& [name, key] : builds) line += "\t" + name + "=" + key;
+    return line;
+  }
+  static std::optional<BuildResult> from_line(const std::string& line) {
+    std::vector<std::string> f;
+    for (std::string::size_type start = 0;;) {
+      auto tab = line.find('\t', start);
+      f.push_back(line.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    if (f.size() < 3) return std::nullopt;
+    BuildResult r{f[0], f[1], f[2], {}, {}, false, true};
+    for (std::size_t i = 3; i < f.size(); ++i) {
+      auto eq = f[i].find('=');
+      if (eq == std::string::npos) return std::nullopt;
+      r.builds.emplace_back(f[i].substr(0, eq), f[i].substr(eq + 1));
+      r.cached.push_back(true);
+    }
+    return r;
+  }
+
+  void print(bool json, double took) const {
+    if (json) {
+      JsonWriter w;
+      w.begin_object().key("image").value(image).key("manifest").value(manifest);
+      w.key("sha256").value(sha256).key("seconds").value(static_cast<std::int64_t>(took));
+      w.key("evaluated").value(evaluated).key("mkosi_skipped").value(mkosi_skipped);
+      w.key("builds").begin_array();
+      for (std::size_t i = 0; i < builds.size(); ++i)
+        w.begin_object().key("name").value(builds[i].first).key("cache_key").value(builds[i].second)
+            .key("cached").value(static_cast<bool>(cached[i])).end_object();
+      w.end_array().end_object();
+      std::cout << w.str();
+    } else {
+      std::cout << (mkosi_skipped ? "up to date " : "built ") << image << " in " << seconds(took) << "\n  sha256 " << sha256
+                << "\n  manifest " << manifest << "\n";
+    }
+  }
+};
+
+// Besides what the evaluation read: tdx itself, its plugins, mkosi, the apt sources, tdx.lock,
+// files a secret-delivery option names, and the build sources and local modules as trees.
+UpToDateInputs uptodate_inputs(python::TdxfileSession& session, const Image& image, const fs::path& tdxfile,
+                               const std::vector<ModuleOrigin>& modules, const ImageBuildReport& report) {
+  UpToDateInputs in;
+  in.files = session.files_read();
+  std::error_code ec;
+  in.files.push_back(fs::canonical("/proc/self/exe", ec));
+  for (const auto& entry : fs::directory_iterator(library_dir(), ec))
+    if (entry.path().filename().string().rfind("libtdx", 0) == 0) in.files.push_back(entry.path());
+  for (const auto& r : PluginRegistry::instance().records()) in.files.push_back(r.path);
+  for (const auto& entry : fs::recursive_directory_iterator(library_dir() / "tdx" / "libexec", ec))
+    in.files.push_back(entry.path());
+  if (auto mkosi = find_program("mkosi")) in.files.push_back(fs::canonical(*mkosi, ec));
+  in.files.push_back("/etc/apt/sources.list");
+  in.files.push_back("/etc/apt/sources.list.d");
+  for (const auto& entry : fs::directory_iterator("/etc/apt/sources.list.d", ec)) in.files.push_back(entry.path());
+  in.files.push_back(tdxfile.parent_path() / "tdx.lock");
+  if (const auto& d = image.delivery())
+    for (const auto& [key, value] : d->options)
+      if (const auto* text = std::get_if<std::string>(&value)) {
+        fs::path named = fs::path(d->site.file).parent_path() / *text;
+        if (!text->empty() && text->find('\n') == std::string::npos && fs::is_regular_file(named, ec))
+          in.files.push_back(named);
+      }
+  for (const auto& b : image.builds()) in.trees.emplace_back(b.spec.src, TreeSelection::checkout);
+  for (const auto& m : modules) {
+    if (!m.folder.empty()) in.trees.emplace_back(m.folder, TreeSelection::module_source);
+    for (const auto& f : m.files) in.files.push_back(f.second);
+  }
+  in.outputs = {report.image, report.manifest};
+  return in;
+}
+
 void run(const BuildArgs& args, const Context& ctx) {
   auto started = std::chrono::steady_clock::now();
   auto since = [](auto t) { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count(); };
@@ -50,12 +141,31 @@ void run(const BuildArgs& args, const Context& ctx) {
     if (!ctx.quiet) std::cerr << "[" << phase << "] " << message << std::endl;
   };
 
+  // The no-op path: nothing the last build depended on changed (see tdx/uptodate.hpp).
+  const fs::path out_dir = args.output_dir.empty() ? project / "build" : fs::absolute(args.output_dir);
+  const UpToDateStamp uptodate(out_dir, tdxfile,
+                               "format=" + args.format + "\nmirror=" + mirror + "\nfrozen=" + (args.frozen ? "1" : "0") +
+                                   "\noutput=" + out_dir.string());
+  const bool image_build = args.emit_mkosi.empty();
+  if (image_build && !args.no_cache) {
+    if (auto line = uptodate.check())
+      if (auto last = BuildResult::from_line(*line)) {
+        progress("evaluate", "skipped: " + tdxfile.filename().string() +
+                                 ", every file it read, its build sources and modules are unchanged since the last build");
+        progress("mkosi", "skipped: the image is up to date (--no-cache rebuilds)");
+        last->print(args.json, since(started));
+        return;
+      }
+  }
+  if (image_build) uptodate.invalidate();
+
   // tdx.lock is read before evaluation (fetch_git refuses moved tags) and written only after success.
   LockSession lock(tdxfile.parent_path() / "tdx.lock", args.frozen ? LockMode::frozen : LockMode::add);
   python::TdxfileSession session;
   auto t = std::chrono::steady_clock::now();
   Image& image = session.evaluate(tdxfile);
-  LockOutcome locked = lock.resolve(session.imported_distributions(), &image);
+  const std::vector<ModuleOrigin> modules = session.imported_distributions();
+  LockOutcome locked = lock.resolve(modules, &image);
   for (const auto& c : locked.changes) progress("lock", "tdx.lock: " + c.describe());
   if (!locked.unused.empty())
     progress("lock", "tdx.lock pins " + std::to_string(locked.unused.size()) +
@@ -93,20 +203,16 @@ void run(const BuildArgs& args, const Context& ctx) {
     return;
   }
   if (!report.mkosi_skipped) progress("mkosi", "done in " + seconds(report.mkosi_seconds));
-  if (args.json) {
-    JsonWriter w;
-    w.begin_object().key("image").value(report.image.string()).key("manifest").value(report.manifest.string());
-    w.key("sha256").value(report.image_sha256).key("seconds").value(static_cast<std::int64_t>(since(started)));
-    w.key("mkosi_skipped").value(report.mkosi_skipped);
-    w.key("builds").begin_array();
-    for (const auto& b : report.builds)
-      w.begin_object().key("name").value(b.name).key("cache_key").value("sha256-" + b.key).key("cached").value(b.cached).end_object();
-    w.end_array().end_object();
-    std::cout << w.str();
-  } else {
-    std::cout << (report.mkosi_skipped ? "up to date " : "built ") << report.image.string() << " in " << seconds(since(started)) << "\n  sha256 "
-              << report.image_sha256 << "\n  manifest " << report.manifest.string() << "\n";
+  BuildResult result{report.image.string(), report.manifest.string(), report.image_sha256, {}, {}, true,
+                     report.mkosi_skipped};
+  for (const auto& b : report.builds) {
+    result.builds.emplace_back(b.name, "sha256-" + b.key);
+    result.cached.push_back(b.cached);
   }
+  UpToDateInputs inputs = uptodate_inputs(session, image, tdxfile, modules, report);
+  inputs.result = result.to_line();
+  uptodate.record(inputs);
+  result.print(args.json, since(started));
 }
 
 }  // namespace

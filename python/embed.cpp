@@ -26,10 +26,33 @@ bool preinitialize_utf8() {
 }
 }  // namespace
 
+// An audit hook (PEP 578) noting what the TDXfile opens for reading and which folders it lists.
+constexpr const char* k_read_tracker = R"py(
+import os, sys
+reads = []
+def _hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        if isinstance(mode, str):
+            if any(c in mode for c in "wax+"):
+                return
+        elif isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR):
+            return
+    elif event in ("os.listdir", "os.scandir"):
+        path = args[0] if args and args[0] is not None else "."
+    else:
+        return
+    if isinstance(path, (str, bytes, os.PathLike)):
+        reads.append(os.path.abspath(os.fsdecode(path)))
+sys.addaudithook(_hook)
+)py";
+
 struct TdxfileSession::Impl {
   bool utf8 = preinitialize_utf8();
   py::scoped_interpreter interpreter{true, 0, nullptr, false};
   py::dict globals;
+  py::dict tracker;  // k_read_tracker's namespace: "reads"
+  fs::path tdxfile;
   py::set modules_before;  // sys.modules before the TDXfile ran: what it imported is the rest
   fs::path project;
 };
@@ -111,6 +134,9 @@ Image& TdxfileSession::evaluate(const fs::path& tdxfile) {
     sys.attr("dont_write_bytecode") = true;
     m_impl->modules_before = py::set(sys.attr("modules"));
     m_impl->project = tdxfile.parent_path();
+    m_impl->tdxfile = tdxfile;
+    m_impl->tracker["__builtins__"] = py::module_::import("builtins");
+    py::exec(k_read_tracker, m_impl->tracker);
 
     py::dict globals;
     globals["__name__"] = "__main__";
@@ -160,6 +186,20 @@ std::vector<ModuleOrigin> TdxfileSession::imported_distributions() {
   } catch (py::error_already_set& e) {
     throw Error(describe(e, m_impl->project / "TDXfile"));
   }
+  return out;
+}
+
+std::vector<fs::path> TdxfileSession::files_read() {
+  std::vector<fs::path> out{m_impl->tdxfile, m_impl->project / "modules"};
+  py::module_ sys = py::module_::import("sys");
+  for (auto entry : py::list(sys.attr("path")))
+    if (py::isinstance<py::str>(entry)) out.emplace_back(entry.cast<std::string>());
+  for (auto item : py::dict(sys.attr("modules"))) {
+    py::object file = py::getattr(item.second, "__file__", py::none());
+    if (py::isinstance<py::str>(file)) out.emplace_back(file.cast<std::string>());
+  }
+  if (m_impl->tracker.contains("reads"))
+    for (auto path : py::list(m_impl->tracker["reads"])) out.emplace_back(path.cast<std::string>());
   return out;
 }
 

@@ -37,6 +37,11 @@ class TdxfileSession {
   // the TDXfile imported, for tdx.lock (python/tdx/_modules.py says how they are found).
   std::vector<ModuleOrigin> imported_distributions();
 
+  // After evaluate(): every file and folder the evaluation read or listed (the TDXfile, the
+  // Python files of every loaded module, data files, the import path's folders), for the
+  // no-op path of `tdx build` (core/include/tdx/uptodate.hpp).
+  std::vector<std::filesystem::path> files_read();
+
   // Checks a module folder without installing it (python/tdx/_modules.py: validate).
   ModuleCheck validate_module(const std::filesystem::path& folder);
 

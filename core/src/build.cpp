@@ -337,7 +337,7 @@ BuildOutcome run_build(const BuildSpec& spec, const BuildEnvironment& env) {
   if (!fs::is_directory(spec.src, ec))
     throw Error(where + ": source folder '" + spec.src + "' does not exist");
   // Source digests are remembered per checkout folder, so an unchanged tree costs one lstat per file.
-  DigestCache digests(env.cache_dir / "digests" / to_hex(sha256(fs::absolute(spec.src).string())).substr(0, 32));
+  DigestCache digests(DigestCache::file_for(env.cache_dir, spec.src));
   Digest source = tree_hash(spec.src, TreeSelection::checkout, &digests);
   digests.save();
   std::vector<PreparedToolchain> toolchains;

@@ -35,6 +35,12 @@ bool same_record(const DigestCache::Record& a, const DigestCache::Record& b) {
 
 }  // namespace
 
+fs::path DigestCache::file_for(const fs::path& cache_root, const fs::path& tree, TreeSelection selection) {
+  std::string name = to_hex(sha256(fs::absolute(tree).lexically_normal().string())).substr(0, 32);
+  if (selection == TreeSelection::module_source) name += "-module";
+  return cache_root / "digests" / name;
+}
+
 DigestCache::DigestCache(fs::path file, int racy_seconds) : m_file(std::move(file)), m_racy_seconds(racy_seconds) {
   std::string data;
   try {

@@ -37,6 +37,7 @@ def tdx_env(**overrides):
     env = dict(os.environ)
     env.pop("TDX_PLUGIN_PATH", None)
     env.pop("TDX_MIRROR", None)
+    env.pop("PYTEST_CURRENT_TEST", None)  # changes between a fixture and its test: tdx build's no-op path sees it
     env["TDX_CACHE_DIR"] = str(SHARED_CACHE)
     for key, value in overrides.items():
         if value is None:

@@ -152,7 +152,7 @@ def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):
     first = json.loads(run_tdx("build", "-C", project, "--format", "directory", "--json").stdout)
     again = run_tdx("build", "-C", project, "--format", "directory", "--json")
     result = json.loads(again.stdout)
-    assert result["mkosi_skipped"] is True and "[mkosi] skipped: no input of the image changed" in again.stderr
+    assert result["mkosi_skipped"] is True and "[mkosi] skipped" in again.stderr
     assert result["sha256"] == first["sha256"]
     assert all(b["cached"] for b in result["builds"])
     # A template variable changes: the build stays cached, mkosi runs again, the config follows.

@@ -18,6 +18,10 @@ class DigestCache {
  public:
   static constexpr int k_racy_seconds = 2;
 
+  // Where the digests of `tree` (hashed with `selection`) are remembered under `cache_root`.
+  static std::filesystem::path file_for(const std::filesystem::path& cache_root, const std::filesystem::path& tree,
+                                        TreeSelection selection = TreeSelection::checkout);
+
   struct Record {
     std::string name;  // path inside the tree, as the tree hash lists it
     std::uint64_t dev = 0, ino = 0, size = 0;

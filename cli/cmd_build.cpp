@@ -48,6 +48,7 @@ struct BuildResult {
   std::vector<std::pair<std::string, std::string>> builds;  // name, "sha256-<key>"
   std::vector<bool> cached;
   bool evaluated = true, mkosi_skipped = false;
+  std::vector<std::pair<std::string, double>> phases;  // name, seconds (this run only)
 
   // One line for the stamp: tab-separated fields, builds as name=key pairs.
   std::string to_line() const {
@@ -80,6 +81,9 @@ struct BuildResult {
       w.begin_object().key("image").value(image).key("manifest").value(manifest);
       w.key("sha256").value(sha256).key("seconds").value(static_cast<std::int64_t>(took));
       w.key("evaluated").value(evaluated).key("mkosi_skipped").value(mkosi_skipped);
+      w.key("phases").begin_object();
+      for (const auto& [name, secs] : phases) w.key(name).value(secs);
+      w.end_object();
       w.key("builds").begin_array();
       for (std::size_t i = 0; i < builds.size(); ++i)
         w.begin_object().key("name").value(builds[i].first).key("cache_key").value(builds[i].second)
@@ -153,6 +157,7 @@ void run(const BuildArgs& args, const Context& ctx) {
         progress("evaluate", "skipped: " + tdxfile.filename().string() +
                                  ", every file it read, its build sources and modules are unchanged since the last build");
         progress("mkosi", "skipped: the image is up to date (--no-cache rebuilds)");
+        last->phases = {{"check", since(started)}};
         last->print(args.json, since(started));
         return;
       }
@@ -192,11 +197,14 @@ void run(const BuildArgs& args, const Context& ctx) {
   std::erase_if(used.fetches, [&](const LockedFetch& f) { return unused("fetch", f.key()); });
   options.lock = &used;
 
+  const double evaluate_seconds = since(t);
   ImageBuildReport report;
+  auto image_started = std::chrono::steady_clock::now();
   {
     python::TdxfileSession::Unlocked unlocked;
     report = build_image(image, options);
   }
+  const double image_seconds = since(image_started);
   lock.commit(locked);
   if (!options.emit_dir.empty()) {
     if (args.json) std::cout << JsonWriter().begin_object().key("mkosi_tree").value(options.emit_dir.string()).end_object().str();
@@ -209,6 +217,18 @@ void run(const BuildArgs& args, const Context& ctx) {
     result.builds.emplace_back(b.name, "sha256-" + b.key);
     result.cached.push_back(b.cached);
   }
+  double build_seconds = 0;
+  int hits = 0;
+  for (const auto& b : report.builds) build_seconds += b.seconds, hits += b.cached;
+  const double mkosi_seconds = report.mkosi_skipped ? 0 : report.mkosi_seconds;
+  result.phases = {{"evaluate", evaluate_seconds},
+                   {"builds", build_seconds},
+                   {"assemble", std::max(0.0, image_seconds - build_seconds - mkosi_seconds)},
+                   {"mkosi", mkosi_seconds}};
+  progress("summary", "evaluate and lock " + seconds(evaluate_seconds) + ", builds " + seconds(build_seconds) + " (" +
+                          std::to_string(hits) + " cache hit(s), " + std::to_string(report.builds.size() - hits) +
+                          " built), assemble " + seconds(result.phases[2].second) + ", mkosi " +
+                          (report.mkosi_skipped ? std::string("skipped") : seconds(mkosi_seconds)));
   UpToDateInputs inputs = uptodate_inputs(session, image, tdxfile, modules, report);
   inputs.result = result.to_line();
   uptodate.record(inputs);

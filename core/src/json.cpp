@@ -1,5 +1,6 @@
 #include <tdx/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <type_traits>
 #include <variant>
@@ -87,6 +88,14 @@ JsonWriter& JsonWriter::value(std::string_view s) {
 JsonWriter& JsonWriter::value(std::int64_t n) {
   before_value();
   m_out += std::to_string(n);
+  return *this;
+}
+
+JsonWriter& JsonWriter::value(double x) {
+  before_value();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", std::isfinite(x) ? x : 0.0);  // milliseconds are enough here
+  m_out += buf;
   return *this;
 }
 

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -24,8 +25,12 @@ def directory_image(tmp_path_factory):
 
 def test_progress_and_result(directory_image):
     project, result, progress = directory_image
-    for phase in ("[evaluate]", "[build] hello-server:", "[mkosi]"):
+    for phase in ("[evaluate]", "[build] hello-server:", "[mkosi]", "[summary] evaluate and lock"):
         assert phase in progress
+    assert re.search(r"\[summary\] .* builds \d+\.\d\d s \(\d cache hit\(s\), \d built\), assemble \d+\.\d\d s, mkosi "
+                     r"\d+\.\d\d s", progress), progress
+    assert list(result["phases"]) == ["evaluate", "builds", "assemble", "mkosi"]
+    assert all(isinstance(v, float) and v >= 0 for v in result["phases"].values()) and result["phases"]["mkosi"] > 0
     assert Path(result["image"]) == project / "build" / "hello"
     assert result["builds"][0]["name"] == "hello-server"
 

@@ -37,6 +37,7 @@ def test_unchanged_project_is_up_to_date_without_evaluating(built):
     assert [(b["name"], b["cache_key"]) for b in result["builds"]] == \
         [(b["name"], b["cache_key"]) for b in first["builds"]]
     assert "[evaluate] skipped" in stderr and "[mkosi] skipped" in stderr
+    assert list(result["phases"]) == ["check"]
 
 
 @pytest.mark.parametrize("change", [

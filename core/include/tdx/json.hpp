@@ -25,6 +25,7 @@ class JsonWriter {
   JsonWriter& value(std::int64_t n);
   JsonWriter& value(int n) { return value(static_cast<std::int64_t>(n)); }
   JsonWriter& value(bool b);
+  JsonWriter& value(double x);  // fixed, three decimals
   JsonWriter& null();
   JsonWriter& strings(const std::vector<std::string>& list);
   std::string str() const { return m_out + "\n"; }

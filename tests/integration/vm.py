@@ -6,6 +6,7 @@ serial console (console=ttyS0 is on the image's kernel command line) written to 
 reads, and guest TCP ports forwarded to loopback through QEMU's user networking.
 """
 
+import ctypes
 import os
 import re
 import shutil
@@ -20,6 +21,12 @@ from inputs_support import free_port
 QEMU = "qemu-system-x86_64"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+
+def _die_with_parent():
+    """In the child before exec: the kernel kills QEMU if the test process dies (PR_SET_PDEATHSIG),
+    so an interrupted or killed test run leaves no VM behind."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def missing_parts():
@@ -74,7 +81,8 @@ class Vm:
         self.serial_log.write_bytes(b"")
         with open(self.qemu_log, "wb") as out:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         self.started = time.monotonic()
         return self
 

@@ -79,6 +79,15 @@ def write_tdxfile(folder: Path, text: str) -> Path:
     return path
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file (hex), read in 1 MiB chunks: disk images are over a GB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, need, run_tdx
+from conftest import EXAMPLES, file_sha256, need, run_tdx
 from vm import Vm, missing_parts
 
 # Under software emulation the kernel reaches the initrd after about 25 s and the services after
@@ -126,8 +126,4 @@ def test_sealed_app_starts_only_after_the_push(sealed_node, vm, tmp_path):
 def test_the_booted_image_is_unchanged(sealed_node, vm):
     """snapshot=on: whatever the VM writes, the image file stays as built (checked while it runs)."""
     _, disk, _, built = sealed_node
-    digest = hashlib.sha256()
-    with open(disk, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    assert digest.hexdigest() == built
+    assert file_sha256(disk) == built

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_CACHE, need, private_cache, run_tdx, tdx_env, write_tdxfile
+from conftest import SHARED_CACHE, file_sha256, need, private_cache, run_tdx, tdx_env, write_tdxfile
 from loopback import LoopbackServer
-from toolchains import (GO_PINNED, go_module_proxy, go_root, go_source_repo, go_tarball, rust_sysroot,
-                        rust_tarball, sha256_of)
+from toolchains import GO_PINNED, go_module_proxy, go_root, go_source_repo, go_tarball, rust_sysroot, rust_tarball
 
 DATA = Path(__file__).parent / "data"
 
@@ -27,8 +26,8 @@ def toolchains():
     go, rust = go_tarball(), rust_tarball()
     with LoopbackServer() as server:
         yield {
-            "go_url": server.add("/dl/" + go.name, str(go), kind="file"), "go_sha": sha256_of(go),
-            "rust_url": server.add("/dist/" + rust.name, str(rust), kind="file"), "rust_sha": sha256_of(rust),
+            "go_url": server.add("/dl/" + go.name, str(go), kind="file"), "go_sha": file_sha256(go),
+            "rust_url": server.add("/dist/" + rust.name, str(rust), kind="file"), "rust_sha": file_sha256(rust),
             "server": server,
         }
 
@@ -171,7 +170,7 @@ def test_toolchain_tarball_is_part_of_the_key(toolchains, tmp_path):
         tar.addfile(info, io.BytesIO(b"x"))
     url = toolchains["server"].add("/dl/variant/" + go.name, str(variant), kind="file")
     keys = []
-    for i, (u, sha) in enumerate([(toolchains["go_url"], toolchains["go_sha"]), (url, sha256_of(variant))]):
+    for i, (u, sha) in enumerate([(toolchains["go_url"], toolchains["go_sha"]), (url, file_sha256(variant))]):
         folder = project(tmp_path / f"p{i}", "from tdx import Image, fetch\nfrom tdx.builders.go import GoBuild\n"
                          "image = Image('tk', format='directory')\n"
                          f"image.build(GoBuild(compiler=fetch({u!r}, sha256={sha!r}), src='./go-service', output='/g'))\n")
@@ -263,7 +262,7 @@ def test_dotnet_end_to_end(tmp_path):
         url = server.add("/" + tarball.name, str(tarball), kind="file")
         write_tdxfile(tmp_path / "p", "from tdx import Image, fetch\nfrom tdx.builders.dotnet import DotnetBuild\n"
                       "image = Image('dn', format='directory')\n"
-                      f"image.build(DotnetBuild(compiler=fetch({url!r}, sha256={sha256_of(tarball)!r}), src='./app',"
+                      f"image.build(DotnetBuild(compiler=fetch({url!r}, sha256={file_sha256(tarball)!r}), src='./app',"
                       " output='/opt/app/', self_contained=True))\n")
         run_tdx("build", "-C", tmp_path / "p", env=tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / "c")))
     assert in_image(tmp_path / "p" / "build" / "dn", "/opt/app/app").stdout == "hello from dotnet\n"

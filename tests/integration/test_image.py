@@ -1,21 +1,20 @@
 """`tdx build` of the bundled example makes a real image with mkosi: check what is inside."""
 
-import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import installed_packages, need, read_json, run_tdx, tdx_env, tree_listing
+from conftest import file_sha256, installed_packages, need, read_json, run_tdx, tdx_env, tree_listing
 
 
 @pytest.fixture(scope="module")
 def directory_image(tmp_path_factory):
     need("mkosi", "bwrap")
-    import shutil
     from conftest import EXAMPLES
     project = tmp_path_factory.mktemp("img") / "hello"
     shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
@@ -107,12 +106,20 @@ def test_manifest(directory_image):
     assert len(manifest["inputs_digest"]) == 64
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def build_twice(tmp_path, *args):
+    """The bundled example built in two checkout folders, each with its own build and mkosi image
+    caches and TMPDIR; returns both results (each a cold build) and both project folders."""
+    from conftest import EXAMPLES, private_cache
+    results, projects = [], []
+    for run in ("a", "b"):
+        project = tmp_path / f"checkout-{run}" / "hello"
+        shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        (tmp_path / f"tmp-{run}").mkdir()
+        env = tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"cache-{run}"), TMPDIR=tmp_path / f"tmp-{run}")
+        results.append(json.loads(run_tdx("build", "-C", project, *args, "--json", env=env).stdout))
+        assert results[-1]["mkosi_skipped"] is False and results[-1]["builds"][0]["cached"] is False
+        projects.append(project)
+    return results, projects
 
 
 @pytest.mark.slow
@@ -120,16 +127,7 @@ def test_bootable_disk_with_uki_is_reproducible(tmp_path):
     """Two cold builds of the bundled example's disk image, in different folders with their
     own build and mkosi image caches and TMPDIRs, give the same bytes; the disk boots its UKI."""
     need("mkosi", "bwrap", "sfdisk", "mcopy")
-    import shutil
-    from conftest import EXAMPLES, private_cache
-    results = []
-    for run in ("a", "b"):
-        project = tmp_path / f"checkout-{run}" / "hello"
-        shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
-        (tmp_path / f"tmp-{run}").mkdir()
-        env = tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"cache-{run}"), TMPDIR=tmp_path / f"tmp-{run}")
-        results.append(json.loads(run_tdx("build", "-C", project, "--json", env=env).stdout))
-        assert results[-1]["mkosi_skipped"] is False and results[-1]["builds"][0]["cached"] is False
+    results, _ = build_twice(tmp_path)
     raw = tmp_path / "checkout-a/hello/build/hello.raw"
     assert Path(results[0]["image"]) == raw
     assert results[0]["sha256"] == file_sha256(raw)
@@ -171,16 +169,7 @@ def test_unchanged_inputs_skip_mkosi_and_a_config_change_does_not(project):
 
 def test_directory_image_is_reproducible_across_folders_caches_and_tmpdirs(tmp_path):
     need("mkosi", "bwrap")
-    import shutil
-    from conftest import EXAMPLES, private_cache
-    results = []
-    for run in ("a", "b"):
-        project = tmp_path / f"checkout-{run}" / "hello"
-        shutil.copytree(EXAMPLES / "hello", project, ignore=shutil.ignore_patterns("build", "__pycache__"))
-        (tmp_path / f"tmp-{run}").mkdir()
-        env = tdx_env(TDX_CACHE_DIR=private_cache(tmp_path / f"cache-{run}"), TMPDIR=tmp_path / f"tmp-{run}")
-        results.append(json.loads(run_tdx("build", "-C", project, "--format", "directory", "--json", env=env).stdout))
-        assert results[-1]["builds"][0]["cached"] is False  # each run built from its own, clean build cache
+    results, _ = build_twice(tmp_path, "--format", "directory")
     assert results[0]["sha256"] == results[1]["sha256"]
     a = tree_listing(tmp_path / "checkout-a/hello/build/hello")
     b = tree_listing(tmp_path / "checkout-b/hello/build/hello")

@@ -2,7 +2,6 @@
 official releases, kept in the shared test cache and served to fetch() from loopback."""
 
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -16,14 +15,6 @@ from conftest import EXAMPLES, SHARED_CACHE
 from loopback import LoopbackServer
 
 ARCHIVES = SHARED_CACHE / "test-toolchains"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_tar(target: Path, add):

@@ -13,6 +13,7 @@
 #include <tdx/paths.hpp>
 #include <tdx/pipeline.hpp>
 #include <tdx/plugin_host.hpp>
+#include <tdx/plugin_util.hpp>
 #include <tdx/process.hpp>
 #include <tdx/uptodate.hpp>
 
@@ -57,13 +58,7 @@ struct BuildResult {
     return line;
   }
   static std::optional<BuildResult> from_line(const std::string& line) {
-    std::vector<std::string> f;
-    for (std::string::size_type start = 0;;) {
-      auto tab = line.find('\t', start);
-      f.push_back(line.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
+    const StringList f = plugin::split(line, '\t');
     if (f.size() < 3) return std::nullopt;
     BuildResult r{f[0], f[1], f[2], {}, {}, false, true};
     for (std::size_t i = 3; i < f.size(); ++i) {
@@ -98,7 +93,8 @@ struct BuildResult {
 };
 
 // Besides what the evaluation read: tdx itself, its plugins, mkosi, the apt sources, tdx.lock,
-// files a secret-delivery option names, and the build sources and local modules as trees.
+// files a secret-delivery option names, the build sources (as the builds hashed them) and the
+// local modules as trees.
 UpToDateInputs uptodate_inputs(python::TdxfileSession& session, const Image& image, const fs::path& tdxfile,
                                const std::vector<ModuleOrigin>& modules, const ImageBuildReport& report) {
   UpToDateInputs in;
@@ -122,7 +118,7 @@ UpToDateInputs uptodate_inputs(python::TdxfileSession& session, const Image& ima
         if (!text->empty() && text->find('\n') == std::string::npos && fs::is_regular_file(named, ec))
           in.files.push_back(named);
       }
-  for (const auto& b : image.builds()) in.trees.emplace_back(b.spec.src, TreeSelection::checkout);
+  for (const auto& b : report.builds) in.hashed_trees.emplace_back(b.src, b.source);  // hashed by the build
   for (const auto& m : modules) {
     if (!m.folder.empty()) in.trees.emplace_back(m.folder, TreeSelection::module_source);
     for (const auto& f : m.files) in.files.push_back(f.second);
@@ -221,13 +217,14 @@ void run(const BuildArgs& args, const Context& ctx) {
   int hits = 0;
   for (const auto& b : report.builds) build_seconds += b.seconds, hits += b.cached;
   const double mkosi_seconds = report.mkosi_skipped ? 0 : report.mkosi_seconds;
+  const double assemble_seconds = std::max(0.0, image_seconds - build_seconds - mkosi_seconds);
   result.phases = {{"evaluate", evaluate_seconds},
                    {"builds", build_seconds},
-                   {"assemble", std::max(0.0, image_seconds - build_seconds - mkosi_seconds)},
+                   {"assemble", assemble_seconds},
                    {"mkosi", mkosi_seconds}};
   progress("summary", "evaluate and lock " + seconds(evaluate_seconds) + ", builds " + seconds(build_seconds) + " (" +
                           std::to_string(hits) + " cache hit(s), " + std::to_string(report.builds.size() - hits) +
-                          " built), assemble " + seconds(result.phases[2].second) + ", mkosi " +
+                          " built), assemble " + seconds(assemble_seconds) + ", mkosi " +
                           (report.mkosi_skipped ? std::string("skipped") : seconds(mkosi_seconds)));
   UpToDateInputs inputs = uptodate_inputs(session, image, tdxfile, modules, report);
   inputs.result = result.to_line();

@@ -352,7 +352,7 @@ BuildOutcome run_build(const BuildSpec& spec, const BuildEnvironment& env) {
   std::string key = to_hex(build_cache_key(key_in));
 
   ArtifactStore store(env.cache_dir / "builds");
-  BuildOutcome outcome{spec.name, spec.builder, key, false, 0, {}, spec.output};
+  BuildOutcome outcome{spec.name, spec.builder, key, false, 0, {}, spec.output, spec.src, source};
   if (!env.no_cache) {
     if (auto hit = store.lookup(key)) {
       outcome.cached = true;

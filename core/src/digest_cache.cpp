@@ -13,8 +13,6 @@ namespace {
 
 constexpr char k_magic[8] = {'t', 'd', 'x', 'd', 'i', 'g', '0', '2'};
 
-std::int64_t ns(const struct timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec; }
-
 template <typename T>
 void put(std::string& out, const T& v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -75,15 +73,21 @@ std::vector<const DigestCache::Record*> DigestCache::match(const std::vector<con
   return out;
 }
 
+DigestCache::Record DigestCache::record_of(std::string name, const struct stat& st, const Digest& digest) {
+  return {std::move(name), static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::uint64_t>(st.st_size), time_ns(st.st_mtim), time_ns(st.st_ctim), digest};
+}
+
 bool DigestCache::unchanged(const Record& r, const struct stat& st) {
   return r.dev == static_cast<std::uint64_t>(st.st_dev) && r.ino == static_cast<std::uint64_t>(st.st_ino) &&
-         r.size == static_cast<std::uint64_t>(st.st_size) && r.mtime_ns == ns(st.st_mtim) && r.ctime_ns == ns(st.st_ctim);
+         r.size == static_cast<std::uint64_t>(st.st_size) && r.mtime_ns == time_ns(st.st_mtim) &&
+         r.ctime_ns == time_ns(st.st_ctim);
 }
 
 bool DigestCache::is_recent(const struct stat& st) const {
   auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const std::int64_t racy = static_cast<std::int64_t>(m_racy_seconds) * 1000000000LL;
-  return ns(st.st_mtim) >= now - racy || ns(st.st_ctim) >= now - racy;
+  return time_ns(st.st_mtim) >= now - racy || time_ns(st.st_ctim) >= now - racy;
 }
 
 void DigestCache::update(std::vector<Record> records) {

@@ -266,11 +266,7 @@ Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> 
       if (!was_read[i]) {
         records.push_back(*remembered[i]);
       } else if (!cache->is_recent(stats[i])) {
-        const struct stat& st = stats[i];
-        records.push_back({files[i].first, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                           static_cast<std::uint64_t>(st.st_size),
-                           static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec,
-                           static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec, digests[i]});
+        records.push_back(DigestCache::record_of(files[i].first, stats[i], digests[i]));
       }
     }
     cache->count(hits, misses);

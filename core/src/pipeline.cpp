@@ -9,6 +9,7 @@
 #include <tdx/hash.hpp>
 #include <tdx/json.hpp>
 #include <tdx/paths.hpp>
+#include <tdx/plugin_util.hpp>
 #include <tdx/process.hpp>
 
 namespace fs = std::filesystem;
@@ -17,17 +18,10 @@ namespace tdx {
 
 namespace {
 
+using plugin::split;
+
 void say(const ImageBuildOptions& o, const std::string& phase, const std::string& message) {
   if (o.progress) o.progress(phase, message);
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::string::size_type start = 0;
-  for (auto end = text.find(sep); end != std::string::npos; end = text.find(sep, start = end + 1))
-    out.push_back(text.substr(start, end - start));
-  out.push_back(text.substr(start));
-  return out;
 }
 
 void write_fields(JsonWriter& w, const std::vector<std::pair<std::string, std::string>>& fields) {

@@ -40,15 +40,14 @@ std::string environment_digest() {
   return to_hex(h.finish());
 }
 
-std::int64_t ns(const struct timespec& t) { return static_cast<std::int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec; }
-
 // "dev ino size mtime ctime", or "missing".
 std::string signature(const fs::path& path, std::int64_t* newest_ns = nullptr) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "missing";
-  if (newest_ns) *newest_ns = std::max({*newest_ns, ns(st.st_mtim), ns(st.st_ctim)});
+  const std::int64_t mtime = DigestCache::time_ns(st.st_mtim), ctime = DigestCache::time_ns(st.st_ctim);
+  if (newest_ns) *newest_ns = std::max({*newest_ns, mtime, ctime});
   std::ostringstream out;
-  out << st.st_dev << ' ' << st.st_ino << ' ' << st.st_size << ' ' << ns(st.st_mtim) << ' ' << ns(st.st_ctim);
+  out << st.st_dev << ' ' << st.st_ino << ' ' << st.st_size << ' ' << mtime << ' ' << ctime;
   return out.str();
 }
 
@@ -133,6 +132,11 @@ void UpToDateStamp::record(const UpToDateInputs& inputs) const {
     if (!recordable(p)) return;
     text += std::string(selection == TreeSelection::checkout ? "tree " : "module ") + tree_digest(p, selection) + "\t" +
             p.string() + "\n";
+  }
+  for (const auto& [root, digest] : inputs.hashed_trees) {
+    fs::path p = fs::absolute(root).lexically_normal();
+    if (!recordable(p)) return;
+    text += "tree " + h1_string(digest) + "\t" + p.string() + "\n";
   }
   for (const auto& o : inputs.outputs) {
     fs::path p = fs::absolute(o).lexically_normal();

@@ -65,6 +65,8 @@ struct BuildOutcome {
   double seconds = 0;
   std::filesystem::path artifacts;
   std::string output;         // the spec's output path, for builds that use this one
+  std::filesystem::path src;  // the source folder and its tree hash (what the key took)
+  Digest source{};
 };
 
 struct BuildEnvironment {

@@ -35,6 +35,11 @@ class DigestCache {
   // Per name of `sorted_names` (ascending), the remembered record or nullptr.
   std::vector<const Record*> match(const std::vector<const std::string*>& sorted_names) const;
   static bool unchanged(const Record& r, const struct stat& st);
+  // What a Record remembers of `st`; timestamps in nanoseconds.
+  static Record record_of(std::string name, const struct stat& st, const Digest& digest);
+  static std::int64_t time_ns(const struct timespec& t) {
+    return static_cast<std::int64_t>(t.tv_sec) * 1000000000LL + t.tv_nsec;
+  }
   // Replaces the remembered set with what the latest hash saw (racy files left out).
   void update(std::vector<Record> records);
   bool is_recent(const struct stat& st) const;

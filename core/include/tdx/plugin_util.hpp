@@ -57,4 +57,14 @@ inline std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+// The fields of `text` between `sep`s (n separators give n + 1 fields, empty ones included).
+inline StringList split(const std::string& text, char sep) {
+  StringList out;
+  std::string::size_type start = 0;
+  for (auto end = text.find(sep); end != std::string::npos; end = text.find(sep, start = end + 1))
+    out.push_back(text.substr(start, end - start));
+  out.push_back(text.substr(start));
+  return out;
+}
+
 }  // namespace tdx::plugin

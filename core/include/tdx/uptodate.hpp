@@ -25,6 +25,7 @@ namespace tdx {
 struct UpToDateInputs {
   std::vector<std::filesystem::path> files;    // compared by file signature
   std::vector<std::pair<std::filesystem::path, TreeSelection>> trees;  // compared by tree hash
+  std::vector<std::pair<std::filesystem::path, Digest>> hashed_trees;  // the same, already hashed (checkout)
   std::vector<std::filesystem::path> outputs;  // compared by file signature
   std::string result;                          // what the no-op path reports (JSON of the last build)
 };

@@ -76,12 +76,12 @@ def main():
         url = f"http://127.0.0.1:{port}/blob.bin"
         out = work / "curl.out"
         cache = work / "cache"
-        bench = args.build / "bin" / "tdx_bench"
+        bench = args.build / "bin" / "tdx_fetch_bench"
         tdx_times, curl_times = [], []
         for _ in range(args.runs):  # alternate, so both see the same machine state
             shutil.rmtree(cache, ignore_errors=True)
             t = time.perf_counter()
-            subprocess.run([str(bench), "fetch", url, sha], check=True, capture_output=True,
+            subprocess.run([str(bench), url, sha], check=True, capture_output=True,
                            env={**os.environ, "TDX_CACHE_DIR": str(cache)})
             tdx_times.append(time.perf_counter() - t)
             out.unlink(missing_ok=True)

@@ -1,18 +1,16 @@
 // tdx_bench: the core's tree operations, one per run, for timing from outside.
 //   tdx_bench hash TREE [CACHE_FILE]   tree hash (with a digest cache when CACHE_FILE is given)
 //   tdx_bench restore FROM TO          restore an artifact tree the way image assembly does
-//   tdx_bench fetch URL SHA256         fetch() into the cache named by TDX_CACHE_DIR
 #include <iostream>
 #include <string>
 
 #include <tdx/digest_cache.hpp>
-#include <tdx/fetch.hpp>
 #include <tdx/fsutil.hpp>
 #include <tdx/hash.hpp>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: tdx_bench hash TREE [CACHE_FILE] | restore FROM TO | fetch URL SHA256\n";
+    std::cerr << "usage: tdx_bench hash TREE [CACHE_FILE] | restore FROM TO\n";
     return 2;
   }
   std::string cmd = argv[1];
@@ -26,10 +24,6 @@ int main(int argc, char** argv) {
       } else {
         std::cout << tdx::h1_string(tdx::tree_hash(argv[2])) << "\n";
       }
-    } else if (cmd == "fetch" && argc == 4) {
-      tdx::FetchOptions options;
-      options.progress = false;
-      std::cout << tdx::fetch(argv[2], argv[3], options).path.string() << "\n";
     } else if (cmd == "restore" && argc == 4) {
       tdx::copy_tree(argv[2], argv[3], /*hardlink=*/true);
     } else {

@@ -2,7 +2,8 @@
 """Tree benchmarks for the build cache, each measured side by side with its yardstick in one run.
 
   1. hashing a tree cold:   tdx tree hash  vs  tar --sort=name -cf - TREE | openssl dgst -sha256
-  2. re-checking unchanged: tdx with its digest cache  vs  git diff-files (index refreshed)
+  2. re-checking unchanged: tdx with its digest cache  vs  git diff-files (index refreshed);
+     both are whole processes: tdx_bench links only the tree code and OpenSSL, as git links its own
   3. restoring artifacts:   tdx restore (hard links)  vs  cp -a
 
 Trees: a copy of /usr/include, and 50,000 small files. Prints medians of --runs runs and ratios.

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <openssl/evp.h>
@@ -133,12 +134,22 @@ bool generated_by_python_tooling(const std::string& name, bool is_dir, int depth
 
 namespace {
 
-// Lists a tree with readdir's d_type, so the walk itself costs no stat() per entry.
+using FolderStats = std::vector<std::pair<std::string, struct stat>>;
+
+// Lists a tree with readdir's d_type, so the walk itself costs no stat() per entry. With
+// `folders`, each folder's own stat is taken before it is read (so a change while it is read
+// shows as a newer mtime next time).
 void walk(const std::string& dir, const std::string& rel, int depth, TreeSelection selection,
-          std::vector<std::pair<std::string, std::string>>& out) {
+          std::vector<std::pair<std::string, std::string>>& out, FolderStats* folders) {
   DIR* d = ::opendir(dir.c_str());
   if (!d) throw Error("tree hash: cannot list " + dir + ": " + std::strerror(errno));
   std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
+  if (folders) {
+    folders->emplace_back();
+    folders->back().first = rel;
+    if (::fstat(::dirfd(d), &folders->back().second) != 0)
+      throw Error("tree hash: cannot stat " + dir + ": " + std::strerror(errno));
+  }
   // A folder sorts as "name/" so that visiting each folder in this order lists the whole
   // tree in Hash1's bytewise order of full paths ("a-b" < "a/c"), with no global sort.
   std::vector<std::pair<std::string, bool>> children;
@@ -168,7 +179,7 @@ void walk(const std::string& dir, const std::string& rel, int depth, TreeSelecti
   for (auto& [key, is_dir] : children) {
     if (is_dir) {
       key.pop_back();
-      walk(dir + "/" + key, rel.empty() ? key : rel + "/" + key, depth + 1, selection, out);
+      walk(dir + "/" + key, rel.empty() ? key : rel + "/" + key, depth + 1, selection, out, folders);
     } else {
       out.emplace_back(rel.empty() ? std::move(key) : rel + "/" + key, std::string());  // path = name, from the tree's fd
     }
@@ -179,9 +190,65 @@ void walk(const std::string& dir, const std::string& rel, int depth, TreeSelecti
 
 namespace {
 
+// Runs job(i) for i in [0, n) on all cores (a thread per 64 items at most). The first
+// exception stops the rest and is rethrown; job returns false to stop early.
+template <typename Job>
+void for_each_index(std::size_t n, Job job) {
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < n;) {
+      try {
+        if (!job(i)) next = n;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        next = n;
+      }
+    }
+  };
+  unsigned threads = static_cast<unsigned>(
+      std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), std::max<std::size_t>(1, n / 64)));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+// The remembered tree hash when every remembered folder and file still has its stat: then no
+// entry was added, removed or renamed and no file was written. One stat each, no reads.
+std::optional<Digest> recheck(int rootfd, DigestCache& cache) {
+  if (!cache.tree()) return std::nullopt;
+  const auto& folders = cache.folders();
+  const auto& records = cache.records();
+  std::atomic<bool> changed{false};
+  for_each_index(folders.size() + records.size(), [&](std::size_t i) {
+    struct stat st {};
+    bool same;
+    if (i < folders.size()) {
+      const auto& f = folders[i];
+      int rc = f.name.empty() ? ::fstat(rootfd, &st) : ::fstatat(rootfd, f.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+      same = rc == 0 && S_ISDIR(st.st_mode) && DigestCache::unchanged(f, st);
+    } else {
+      const auto& r = records[i - folders.size()];
+      same = ::fstatat(rootfd, r.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+             DigestCache::unchanged(r, st);
+    }
+    if (!same) changed = true;
+    return same;
+  });
+  if (changed) return std::nullopt;
+  cache.count(records.size(), 0);
+  return cache.tree();
+}
+
 // Hash1 over (name, path) pairs, paths relative to `dirfd` (or absolute; empty: the name). Every file is
-// stat'ed, checked against the digest cache and, when not remembered, read, on all cores.
-Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> files, DigestCache* cache) {
+// stat'ed, checked against the digest cache and, when not remembered, read, on all cores. `complete`
+// says whether the cache now remembers every regular file of the listing (none was too recent).
+Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> files, DigestCache* cache,
+                    bool* complete = nullptr) {
   // Bytewise order, as Go's sort.Strings (std::string compares as unsigned char); a walk lists in it already.
   if (!std::is_sorted(files.begin(), files.end())) std::sort(files.begin(), files.end());
   for (std::size_t i = 1; i < files.size(); ++i)
@@ -200,62 +267,48 @@ Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> 
   std::vector<Digest> digests(files.size());
   std::vector<struct stat> stats(files.size());  // NOLINT: one per file, filled by the workers
   std::vector<char> was_read(files.size(), 0);
-  std::atomic<std::size_t> next{0};
-  std::exception_ptr failure;
-  std::mutex failure_mutex;
-  auto worker = [&] {
-    std::vector<char> buffer;
-    Sha256 sha;
-    for (std::size_t i; (i = next.fetch_add(1)) < files.size();) {
-      try {
-        const std::string& path = files[i].second.empty() ? files[i].first : files[i].second;
-        if (::fstatat(dirfd, path.c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
-          throw Error("tree hash: cannot stat " + path + ": " + std::strerror(errno));
-        if (S_ISLNK(stats[i].st_mode)) {
-          std::string target(static_cast<std::size_t>(stats[i].st_size) + 1, '\0');
-          ssize_t n = ::readlinkat(dirfd, path.c_str(), target.data(), target.size());
-          if (n < 0) throw Error("tree hash: cannot read the link " + path + ": " + std::strerror(errno));
-          target.resize(static_cast<std::size_t>(n));
-          digests[i] = sha256(target);
-          continue;
-        }
-        if (remembered[i] && DigestCache::unchanged(*remembered[i], stats[i])) {
-          digests[i] = remembered[i]->digest;
-          continue;
-        }
-        if (buffer.empty()) buffer.resize(1 << 20);
-        int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
-        if (stats[i].st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        ssize_t got;
-        while ((got = ::read(fd, buffer.data(), buffer.size())) > 0 || (got < 0 && errno == EINTR))
-          if (got > 0) sha.update(buffer.data(), static_cast<std::size_t>(got));
-        int err = got < 0 ? errno : 0;
-        ::close(fd);
-        if (err) throw Error("cannot read " + path + ": " + std::strerror(err));
-        digests[i] = sha.finish();
-        was_read[i] = 1;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-        next = files.size();
-      }
+  // One read buffer and hasher per thread.
+  thread_local std::vector<char> buffer;
+  for_each_index(files.size(), [&](std::size_t i) {
+    const std::string& path = files[i].second.empty() ? files[i].first : files[i].second;
+    if (::fstatat(dirfd, path.c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
+      throw Error("tree hash: cannot stat " + path + ": " + std::strerror(errno));
+    if (S_ISLNK(stats[i].st_mode)) {
+      std::string target(static_cast<std::size_t>(stats[i].st_size) + 1, '\0');
+      ssize_t n = ::readlinkat(dirfd, path.c_str(), target.data(), target.size());
+      if (n < 0) throw Error("tree hash: cannot read the link " + path + ": " + std::strerror(errno));
+      target.resize(static_cast<std::size_t>(n));
+      digests[i] = sha256(target);
+      return true;
     }
-  };
-  unsigned threads = static_cast<unsigned>(std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()),
-                                                                 std::max<std::size_t>(1, files.size() / 64)));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (failure) std::rethrow_exception(failure);
+    if (remembered[i] && DigestCache::unchanged(*remembered[i], stats[i])) {
+      digests[i] = remembered[i]->digest;
+      return true;
+    }
+    if (buffer.empty()) buffer.resize(1 << 20);
+    int fd = ::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error("cannot read " + path + ": " + std::strerror(errno));
+    if (stats[i].st_size > (1 << 20)) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    thread_local Sha256 sha;
+    ssize_t got;
+    while ((got = ::read(fd, buffer.data(), buffer.size())) > 0 || (got < 0 && errno == EINTR))
+      if (got > 0) sha.update(buffer.data(), static_cast<std::size_t>(got));
+    int err = got < 0 ? errno : 0;
+    ::close(fd);
+    if (err) throw Error("cannot read " + path + ": " + std::strerror(err));
+    digests[i] = sha.finish();
+    was_read[i] = 1;
+    return true;
+  });
 
   bool all_remembered = cache != nullptr;
   std::size_t regular = 0;
   for (std::size_t i = 0; cache && i < files.size(); ++i)
     if (!S_ISLNK(stats[i].st_mode)) ++regular, all_remembered = all_remembered && !was_read[i];
+  if (complete) *complete = false;
   if (cache && all_remembered && regular == cache->size()) {
     cache->count(regular, 0);  // the same files, all unchanged: nothing to learn or forget
+    if (complete) *complete = true;
   } else if (cache) {
     std::vector<DigestCache::Record> records;
     records.reserve(files.size());
@@ -270,6 +323,7 @@ Digest hash_listing(int dirfd, std::vector<std::pair<std::string, std::string>> 
       }
     }
     cache->count(hits, misses);
+    if (complete) *complete = records.size() == regular;
     cache->update(std::move(records));
   }
 
@@ -292,13 +346,30 @@ Digest tree_hash(const fs::path& root, TreeSelection selection, DigestCache* cac
   if (!fs::is_directory(root, ec)) throw Error("tree hash: " + root.string() + " is not a directory");
   std::string base = root.native();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
-  std::vector<std::pair<std::string, std::string>> entries;
-  entries.reserve(4096);
-  walk(base, "", 0, selection, entries);
   int dirfd = ::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) throw Error("tree hash: cannot open " + base + ": " + std::strerror(errno));
   std::unique_ptr<int, void (*)(int*)> closer(&dirfd, [](int* fd) { ::close(*fd); });
-  return hash_listing(dirfd, std::move(entries), cache);
+  if (cache)
+    if (auto known = recheck(dirfd, *cache)) return *known;
+
+  std::vector<std::pair<std::string, std::string>> entries;
+  entries.reserve(4096);
+  FolderStats folders;
+  walk(base, "", 0, selection, entries, cache ? &folders : nullptr);
+  bool complete = false;
+  Digest digest = hash_listing(dirfd, std::move(entries), cache, &complete);
+  if (cache) {
+    std::vector<DigestCache::Folder> remembered;
+    remembered.reserve(folders.size());
+    for (const auto& [name, st] : folders) {
+      complete = complete && !cache->is_recent(st);
+      remembered.push_back({name, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                            DigestCache::time_ns(st.st_mtim), DigestCache::time_ns(st.st_ctim)});
+    }
+    if (complete) cache->remember_tree(std::move(remembered), digest);
+    else cache->forget_tree();
+  }
+  return digest;
 }
 
 Digest files_hash(std::vector<std::pair<std::string, fs::path>> files, DigestCache* cache) {

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <thread>
 #include <vector>
@@ -47,9 +50,11 @@ std::string human_size(double bytes) {
 
 // Hashes on its own thread what the download callback hands it, so hashing overlaps
 // the network and the writes (two cores: about the speed of a plain download).
+// With `with_sha512` it computes the SHA-512 beside the SHA-256.
 class HashPipe {
  public:
-  HashPipe() : m_thread([this] { run(); }) {}
+  explicit HashPipe(bool with_sha512) : m_sha512(with_sha512 ? std::optional<Sha512>(std::in_place) : std::nullopt),
+                                        m_thread([this] { run(); }) {}
   ~HashPipe() { finish(); }
 
   void push(const char* data, std::size_t n) {
@@ -79,9 +84,13 @@ class HashPipe {
       m_ready.notify_one();
       m_thread.join();
       m_digest = m_sha.finish();
+      if (m_sha512) m_digest512 = m_sha512->finish();
     }
     return m_digest;
   }
+
+  // Valid after finish(), when constructed with_sha512.
+  const Digest512& sha512() const { return m_digest512; }
 
  private:
   static constexpr std::size_t k_max_chunks = 64;
@@ -98,6 +107,7 @@ class HashPipe {
       }
       m_space.notify_one();
       m_sha.update(chunk.data(), chunk.size());
+      if (m_sha512) m_sha512->update(chunk.data(), chunk.size());
       std::lock_guard<std::mutex> lock(m_mutex);
       if (m_free.size() < k_max_chunks) m_free.push_back(std::move(chunk));
     }
@@ -109,12 +119,15 @@ class HashPipe {
   std::vector<std::vector<char>> m_free;
   bool m_done = false;
   Sha256 m_sha;
+  std::optional<Sha512> m_sha512;
   Digest m_digest{};
+  Digest512 m_digest512{};
   std::thread m_thread;  // last: starts after the members it uses exist
 };
 
 // One download attempt's state: the file being written and the running digest.
 struct Transfer {
+  explicit Transfer(bool with_sha512 = false) : hash(with_sha512) {}
   int fd = -1;  // -1: hash only
   HashPipe hash;
   std::uint64_t size = 0;
@@ -307,16 +320,117 @@ std::string label_for(const std::string& url) {
   return name.empty() ? redact(url) : name;
 }
 
+// A fresh attempt's state, reporting progress under the URL's file name.
+std::unique_ptr<Transfer> new_transfer(const std::string& url, const FetchOptions& options, bool with_sha512 = false) {
+  auto t = std::make_unique<Transfer>(with_sha512);
+  t->progress = options.progress;
+  t->tty = ::isatty(2);
+  t->label = label_for(redact(url));
+  return t;
+}
+
+// What a download into the fetch cache got: its digests (hex) and size.
+struct Landed {
+  std::string sha256;
+  std::string sha512;  // only when asked for
+  std::uint64_t size = 0;
+};
+
+// Streams `url` into a temporary file in `dir`, hashing while it arrives (SHA-512 too when
+// `with_sha512`); `check` throws to refuse the digests. Accepted bytes are synced and renamed to
+// dir/<sha256>, so the cache holds only whole, verified files; any failure removes the temporary file.
+Landed download_into_cache(const std::string& url, const FetchOptions& options, const fs::path& dir,
+                           const std::string& tag, bool with_sha512, const std::function<void(const Landed&)>& check) {
+  fs::create_directories(dir);
+  fs::path partial = dir / (".partial-" + tag + "-" + std::to_string(::getpid()));
+  std::unique_ptr<Transfer> transfer;
+  auto close_partial = [&] {
+    if (transfer && transfer->fd >= 0) ::close(transfer->fd), transfer->fd = -1;
+  };
+  Landed got;
+  try {
+    download(url, options, [&]() -> Transfer& {
+      close_partial();
+      transfer = new_transfer(url, options, with_sha512);
+      transfer->fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (transfer->fd < 0) throw Error("fetch: cannot write " + partial.string() + ": " + std::strerror(errno));
+      return *transfer;
+    });
+    got.sha256 = to_hex(transfer->hash.finish());
+    if (with_sha512) got.sha512 = to_hex(transfer->hash.sha512());
+    got.size = transfer->size;
+    check(got);
+    if (::fsync(transfer->fd) != 0) throw Error("fetch: cannot sync " + partial.string() + ": " + std::strerror(errno));
+    close_partial();
+    fs::rename(partial, dir / got.sha256);
+  } catch (...) {
+    std::error_code ec;
+    close_partial();
+    fs::remove(partial, ec);
+    throw;
+  }
+  return got;
+}
+
+Error mismatch(const std::string& algorithm, const std::string& url, const std::string& expected,
+               const std::string& actual, const FetchOptions& options, const std::string& default_hint) {
+  return Error("fetch: " + algorithm + " mismatch for " + redact(url) + "\n  expected " + expected + "\n  actual   " +
+               actual + "\n  hint: " + (options.mismatch_hint.empty() ? default_hint : options.mismatch_hint));
+}
+
+bool is_hex(const std::string& text, std::size_t digits) {
+  return text.size() == digits &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// The alias fetch_sha512 leaves: fetch/sha512/<hex> holds the sha256 the file is cached under.
+std::optional<fs::path> cached_by_sha512(const fs::path& dir, const std::string& sha512_hex) {
+  std::error_code ec;
+  fs::path alias = dir / "sha512" / sha512_hex;
+  if (!fs::is_regular_file(alias, ec)) return std::nullopt;
+  std::string sha = read_file(alias, 256);
+  while (!sha.empty() && std::isspace(static_cast<unsigned char>(sha.back()))) sha.pop_back();
+  if (!is_hex(sha, 64) || !fs::is_regular_file(dir / sha, ec)) return std::nullopt;
+  return dir / sha;
+}
+
 }  // namespace
 
 std::string parse_sha256(const std::string& text) {
   std::string hex = text.rfind("sha256:", 0) == 0 ? text.substr(7) : text;
-  static const std::regex k_hex("[0-9a-fA-F]{64}");
-  if (!std::regex_match(hex, k_hex))
+  if (!is_hex(hex, 64))
     throw Error("'" + text + "' is not a sha256 digest (64 hex digits, optionally prefixed with sha256:)\n"
                 "  hint: `tdx fetch --hash URL` prints the digest of a resource");
-  for (auto& c : hex) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return hex;
+  return lower(hex);
+}
+
+std::string parse_sha512(const std::string& text) {
+  std::string hex = text.rfind("sha512:", 0) == 0 ? text.substr(7) : text;
+  if (!is_hex(hex, 128))
+    throw Error("'" + text + "' is not a sha512 digest (128 hex digits, optionally prefixed with sha512:)");
+  return lower(hex);
+}
+
+std::string parse_integrity(const std::string& text) {
+  if (text.rfind("sha512:", 0) == 0) return "sha512:" + parse_sha512(text);
+  if (text.rfind("sha256:", 0) == 0 || is_hex(text, 64)) return "sha256:" + parse_sha256(text);
+  throw Error("'" + text + "' is not a digest: give sha256:<64 hex digits> (or sha512:<128 hex digits> for "
+              "files whose publisher gives only a SHA-512)");
+}
+
+std::optional<fs::path> cached_fetch(const std::string& integrity) {
+  const fs::path dir = cache_dir() / "fetch";
+  const std::string normal = parse_integrity(integrity);
+  const std::string hex = normal.substr(7);
+  if (normal.rfind("sha512:", 0) == 0) return cached_by_sha512(dir, hex);
+  std::error_code ec;
+  if (fs::is_regular_file(dir / hex, ec)) return dir / hex;
+  return std::nullopt;
 }
 
 FetchLog& FetchLog::instance() {
@@ -326,71 +440,65 @@ FetchLog& FetchLog::instance() {
 
 void FetchLog::add(FetchRecord record) {
   for (const auto& r : m_records)
-    if (r.url == record.url && r.sha256 == record.sha256) return;
+    if (r.url == record.url && r.integrity == record.integrity) return;
   m_records.push_back(std::move(record));
 }
 
 FetchResult fetch(const std::string& url, const std::string& sha256, const FetchOptions& options) {
   if (url.empty()) throw Error("fetch: the URL is empty");
   const std::string expected = parse_sha256(sha256);
+  const std::string integrity = "sha256:" + expected;
   const fs::path dir = cache_dir() / "fetch";
-  const fs::path target = dir / expected;
-  FetchResult result{target, expected, 0, false};
-  std::error_code ec;
-  if (fs::is_regular_file(target, ec)) {
+  FetchResult result{dir / expected, expected, 0, false};
+  if (auto cached = cached_fetch(integrity)) {
     result.cached = true;
-    result.size = fs::file_size(target);
-    FetchLog::instance().add({url, expected});
+    result.size = fs::file_size(*cached);
+    FetchLog::instance().add({url, integrity});
     return result;
   }
 
-  if (frozen_lock_refuses(url, expected)) {
+  if (frozen_lock_refuses(url, integrity)) {
     // --frozen will fail on this unpinned fetch after evaluation; do not download it meanwhile.
-    FetchLog::instance().add({url, expected});
+    FetchLog::instance().add({url, integrity});
     return result;
   }
-  fs::create_directories(dir);
-  fs::path partial = dir / (".partial-" + expected.substr(0, 16) + "-" + std::to_string(::getpid()));
-  std::unique_ptr<Transfer> transfer;
-  auto close_partial = [&] {
-    if (transfer && transfer->fd >= 0) ::close(transfer->fd), transfer->fd = -1;
-  };
-  try {
-    download(url, options, [&]() -> Transfer& {
-      close_partial();
-      transfer = std::make_unique<Transfer>();
-      transfer->fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (transfer->fd < 0) throw Error("fetch: cannot write " + partial.string() + ": " + std::strerror(errno));
-      transfer->progress = options.progress;
-      transfer->tty = ::isatty(2);
-      transfer->label = label_for(redact(url));
-      return *transfer;
-    });
-    std::string actual = to_hex(transfer->hash.finish());
-    if (actual != expected) {
-      throw Error("fetch: sha256 mismatch for " + redact(url) + "\n  expected " + expected + "\n  actual   " + actual +
-                  "\n  hint: if the new file is right, run: tdx fetch --hash " + redact(url));
-    }
-    if (::fsync(transfer->fd) != 0) throw Error("fetch: cannot sync " + partial.string() + ": " + std::strerror(errno));
-    result.size = transfer->size;
-    close_partial();
-    fs::rename(partial, target);
-  } catch (...) {
-    close_partial();
-    fs::remove(partial, ec);
-    throw;
-  }
-  FetchLog::instance().add({url, expected});
+  result.size = download_into_cache(url, options, dir, expected.substr(0, 16), false, [&](const Landed& got) {
+                  if (got.sha256 != expected)
+                    throw mismatch("sha256", url, expected, got.sha256, options,
+                                   "if the new file is right, run: tdx fetch --hash " + redact(url));
+                }).size;
+  FetchLog::instance().add({url, integrity});
   return result;
+}
+
+FetchResult fetch_sha512(const std::string& url, const std::string& sha512, const FetchOptions& options) {
+  if (url.empty()) throw Error("fetch: the URL is empty");
+  const std::string expected = parse_sha512(sha512);
+  const std::string integrity = "sha512:" + expected;
+  const fs::path dir = cache_dir() / "fetch";
+  if (auto cached = cached_by_sha512(dir, expected)) {
+    FetchLog::instance().add({url, integrity});
+    return {*cached, cached->filename().string(), static_cast<std::uint64_t>(fs::file_size(*cached)), true};
+  }
+  // Only builds call this, after the lock check: a frozen lock that does not pin it has already failed.
+  if (frozen_lock_refuses(url, integrity))
+    throw Error("fetch: tdx.lock does not pin " + redact(url) + " with " + integrity +
+                ", and --frozen downloads only what it pins\n  hint: run `tdx lock` and commit tdx.lock");
+  Landed got = download_into_cache(url, options, dir, expected.substr(0, 16), true, [&](const Landed& d) {
+    if (d.sha512 != expected)
+      throw mismatch("sha512", url, expected, d.sha512, options,
+                     "the expected digest is the publisher's; make sure this server or mirror serves the "
+                     "official file");
+  });
+  atomic_write(dir / "sha512" / expected, got.sha256 + "\n");
+  FetchLog::instance().add({url, integrity});
+  return {dir / got.sha256, got.sha256, got.size, false};
 }
 
 std::string hash_url(const std::string& url, const FetchOptions& options) {
   std::unique_ptr<Transfer> transfer;
   download(url, options, [&]() -> Transfer& {
-    transfer = std::make_unique<Transfer>();
-    transfer->progress = options.progress;
-    transfer->tty = ::isatty(2);
-    transfer->label = label_for(redact(url));
+    transfer = new_transfer(url, options);
     return *transfer;
   });
   return to_hex(transfer->hash.finish());

@@ -34,41 +34,81 @@ const EVP_MD* sha256_md() {
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return md;
 }
-}  // namespace
+const EVP_MD* sha512_md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  return md;
+}
 
-struct Sha256::Impl {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Impl() { EVP_MD_CTX_free(ctx); }
+// One EVP context for one algorithm; finish() leaves it ready for the next message.
+class EvpHash {
+ public:
+  EvpHash(const EVP_MD* md, const char* name) : m_md(md), m_ctx(EVP_MD_CTX_new()) {
+    if (!m_ctx || !m_md || EVP_DigestInit_ex2(m_ctx, m_md, nullptr) != 1)
+      throw std::runtime_error(std::string("openssl: cannot initialise ") + name);
+  }
+  ~EvpHash() { EVP_MD_CTX_free(m_ctx); }
+  EvpHash(const EvpHash&) = delete;
+  EvpHash& operator=(const EvpHash&) = delete;
+  void update(const void* data, std::size_t size) { EVP_DigestUpdate(m_ctx, data, size); }
+  void finish(std::uint8_t* out) {
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(m_ctx, out, &len);
+    EVP_DigestInit_ex2(m_ctx, m_md, nullptr);
+  }
+
+ private:
+  const EVP_MD* m_md;
+  EVP_MD_CTX* m_ctx;
 };
 
-Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {
-  if (!m_impl->ctx || EVP_DigestInit_ex2(m_impl->ctx, sha256_md(), nullptr) != 1)
-    throw std::runtime_error("openssl: cannot initialise SHA-256");
+std::string hex_of(const std::uint8_t* data, std::size_t size) {
+  static const char* k_digits = "0123456789abcdef";
+  std::string s;
+  s.reserve(2 * size);
+  for (std::size_t i = 0; i < size; ++i) {
+    s += k_digits[data[i] >> 4];
+    s += k_digits[data[i] & 15];
+  }
+  return s;
 }
+}  // namespace
+
+struct Sha256::Impl : EvpHash {
+  Impl() : EvpHash(sha256_md(), "SHA-256") {}
+};
+
+Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {}
 Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(const void* data, std::size_t size) { EVP_DigestUpdate(m_impl->ctx, data, size); }
+void Sha256::update(const void* data, std::size_t size) { m_impl->update(data, size); }
 
 Digest Sha256::finish() {
   Digest d{};
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(m_impl->ctx, d.data(), &len);
-  EVP_DigestInit_ex2(m_impl->ctx, sha256_md(), nullptr);
+  m_impl->finish(d.data());
   return d;
 }
 
-std::string to_hex(const Digest& d) {
-  static const char* k_digits = "0123456789abcdef";
-  std::string s;
-  s.reserve(64);
-  for (auto b : d) {
-    s += k_digits[b >> 4];
-    s += k_digits[b & 15];
-  }
-  return s;
+struct Sha512::Impl : EvpHash {
+  Impl() : EvpHash(sha512_md(), "SHA-512") {}
+};
+
+Sha512::Sha512() : m_impl(std::make_unique<Impl>()) {}
+Sha512::~Sha512() = default;
+Sha512::Sha512(Sha512&&) noexcept = default;
+Sha512& Sha512::operator=(Sha512&&) noexcept = default;
+
+void Sha512::update(const void* data, std::size_t size) { m_impl->update(data, size); }
+
+Digest512 Sha512::finish() {
+  Digest512 d{};
+  m_impl->finish(d.data());
+  return d;
 }
+
+std::string to_hex(const Digest& d) { return hex_of(d.data(), d.size()); }
+std::string to_hex(const Digest512& d) { return hex_of(d.data(), d.size()); }
 
 std::string to_base64(const Digest& d) {
   std::string out(4 * ((d.size() + 2) / 3) + 1, '\0');

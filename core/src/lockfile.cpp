@@ -74,6 +74,14 @@ std::string normalized_integrity(const std::string& text, const std::string& whe
   }
 }
 
+std::string normalized_sha512(const std::string& text, const std::string& where) {
+  try {
+    return "sha512:" + parse_sha512(text);
+  } catch (const Error& e) {
+    throw Error(where + ": integrity " + e.what());
+  }
+}
+
 template <typename Entry>
 std::map<std::string, const Entry*> by_key(const std::vector<Entry>& entries) {
   std::map<std::string, const Entry*> out;
@@ -235,7 +243,10 @@ Lockfile Lockfile::parse(const std::string& text, const std::string& origin) {
       if (!x.git.empty() && x.resolved_rev.empty()) throw Error(where + ": a git fetch needs 'resolved_rev'");
       if (!x.url.empty() && (!x.tag.empty() || !x.resolved_rev.empty()))
         throw Error(where + ": 'tag' and 'resolved_rev' belong to git fetches only");
-      x.integrity = normalized_integrity(get(f, "integrity"), where);
+      // A downloaded file whose publisher gives only a SHA-512 (a pinned .NET SDK) is locked by it.
+      bool sha512 = !x.url.empty() && get(f, "integrity").rfind("sha512:", 0) == 0;
+      x.integrity = sha512 ? normalized_sha512(get(f, "integrity"), where)
+                           : normalized_integrity(get(f, "integrity"), where);
       if (!seen.insert("fetch:" + x.key()).second) throw Error(where + ": '" + x.key() + "' is listed twice");
       lock.fetches.push_back(std::move(x));
     }
@@ -329,9 +340,9 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules, const
   if (image)
     for (const auto& b : image->builds())
       for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains)
-        if (!t.url.empty() && !t.sha256.empty()) records.push_back({t.url, t.sha256});
+        if (!t.url.empty() && !t.sha256.empty()) records.push_back({t.url, parse_integrity(t.sha256)});
   for (const auto& r : records) {
-    LockedFetch f{r.url, "", "", "", "sha256:" + r.sha256};
+    LockedFetch f{r.url, "", "", "", r.integrity};
     auto [it, inserted] = fetches.emplace(f.key(), f);
     if (!inserted && it->second.integrity != f.integrity)
       throw Error("fetch: " + r.url + " was fetched twice with different hashes (" + it->second.integrity + " and " +
@@ -464,10 +475,10 @@ std::optional<std::string> locked_git_commit(const std::string& url, const std::
   return std::nullopt;
 }
 
-bool frozen_lock_refuses(const std::string& url, const std::string& sha256_hex) {
+bool frozen_lock_refuses(const std::string& url, const std::string& integrity) {
   if (!g_active || g_active->mode() != LockMode::frozen || !g_active->locked()) return false;
   for (const auto& f : g_active->locked()->fetches)
-    if (f.url == url && f.integrity == "sha256:" + sha256_hex) return false;
+    if (f.url == url && f.integrity == integrity) return false;
   return true;
 }
 

@@ -17,29 +17,13 @@ namespace {
 using tdx::plugin::option;
 using tdx::plugin::shell_quote;
 
-struct GoRelease {
-  const char* version;
-  const char* zip_sha256;  // sha256 of golang.org/toolchain@v0.0.1-go<version>.linux-amd64.zip
-};
-
-// Digests taken from zips the Go command verified against the Go checksum database
-// (module sums h1:LQChnsjY/4sr... for 1.22.5, h1:3fR1BkR9KVNj... for 1.23.4).
-constexpr GoRelease k_releases[] = {
+// Digests of golang.org/toolchain@v0.0.1-go<version>.linux-amd64.zip, taken from zips the Go
+// command verified against the Go checksum database (module sums h1:LQChnsjY/4sr... for 1.22.5,
+// h1:3fR1BkR9KVNj... for 1.23.4).
+constexpr tdx::stock::PinnedRelease k_releases[] = {
     {"1.22.5", "0eb73889fac3ef46a759ca3f8079a7ff656158ee6aedfe127221101824001a77"},
     {"1.23.4", "e1e33fbe9bdeed9d1eec878f90eaf9a1dc856b9197d89e6745373b8c61a57c87"},
 };
-
-const GoRelease* find_release(const std::string& version) {
-  for (const auto& r : k_releases)
-    if (version == r.version) return &r;
-  return nullptr;
-}
-
-std::string known_versions() {
-  std::string out;
-  for (const auto& r : k_releases) out += (out.empty() ? "" : ", ") + std::string(r.version);
-  return out;
-}
 
 // The first http(s) entry of TDX_GOPROXY, else of GOPROXY.
 std::string module_proxy() {
@@ -71,8 +55,9 @@ class GoBuilder final : public tdx::plugin::Builder {
     if (compiler && !tdx::stock::compiler_ref_ok(*compiler))
       problems.push_back(w + ": compiler must be a fetch() result or GoFromSource(...), got '" + *compiler + "'");
     tdx::stock::check_version(spec, "version", problems, !compiler);
-    if (auto v = option<std::string>(spec, "version"); v && !compiler && !find_release(*v))
-      problems.push_back(w + ": Go " + *v + " is not a release this plugin knows (it knows " + known_versions() +
+    if (auto v = option<std::string>(spec, "version"); v && !compiler && !tdx::stock::find_release(k_releases, *v))
+      problems.push_back(w + ": Go " + *v + " is not a release this plugin knows (it knows " +
+                         tdx::stock::known_versions(k_releases) +
                          "); pass compiler=fetch(url, sha256=...) with a Go tarball, or GoFromSource(...)");
     option<std::string>(spec, "ldflags", &problems);
     option<std::string>(spec, "package", &problems);
@@ -138,19 +123,14 @@ class GoBuilder final : public tdx::plugin::Builder {
 
  private:
   static tdx::ToolchainInput toolchain(const tdx::BuildSpec& spec) {
-    tdx::ToolchainInput t;
-    if (auto compiler = option<std::string>(spec, "compiler")) {
-      t = tdx::stock::toolchain_from_ref(*compiler, k_mount);
-    } else {
-      std::string version = *option<std::string>(spec, "version");
-      const GoRelease* release = find_release(version);
-      t.mount = k_mount;
-      t.sha256 = release->zip_sha256;
-      std::string proxy = module_proxy();
-      if (!proxy.empty()) t.url = proxy + "/golang.org/toolchain/@v/v0.0.1-go" + version + ".linux-amd64.zip";
-      t.missing_hint = "set GOPROXY (or TDX_GOPROXY) to your Go module proxy, the value `go env GOPROXY` prints, "
-                       "or pass compiler=fetch(url, sha256=...)";
-    }
+    tdx::ToolchainInput t = tdx::stock::compiler_or_pinned(
+        spec, "version", k_releases, k_mount, [](const tdx::stock::PinnedRelease& release) {
+          return tdx::stock::pinned_toolchain(
+              release, k_mount, module_proxy(),
+              "/golang.org/toolchain/@v/v0.0.1-go" + release.exact() + ".linux-amd64.zip",
+              "set GOPROXY (or TDX_GOPROXY) to your Go module proxy, the value `go env GOPROXY` prints, "
+              "or pass compiler=fetch(url, sha256=...)");
+        });
     if (t.from_build.empty()) t.executable_dirs = {"bin", "pkg/tool/linux_amd64"};
     return t;
   }

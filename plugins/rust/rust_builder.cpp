@@ -1,7 +1,10 @@
 // tdx.builders.rust.RustBuild: cargo projects with a pinned Rust toolchain.
 //
 // The toolchain is a rust-installer tarball (the layout of the official releases: a folder
-// with a `components` file and one folder per component), given as compiler=fetch(...).
+// with a `components` file and one folder per component): (1) toolchain="<version>" of a release
+// this plugin knows, downloaded from the Rust distribution server or mirror the user names in
+// TDX_RUST_DIST_SERVER or rustup's RUSTUP_DIST_SERVER and checked against the official sha256 it
+// carries, or (2) compiler=fetch(url, sha256=...).
 #include "../common.hpp"
 #include "../common_toolchain.hpp"
 
@@ -11,6 +14,18 @@ namespace {
 
 using tdx::plugin::option;
 using tdx::plugin::shell_quote;
+
+// The official sha256 of rust-<version>-x86_64-unknown-linux-gnu.tar.gz. 1.95.0's is the `hash` of
+// [pkg.rust.target.x86_64-unknown-linux-gnu] in the channel manifest rustup verified when it
+// installed that release; the others are the published release digests (the tarballs' .sha256 files).
+constexpr tdx::stock::PinnedRelease k_releases[] = {
+    {"1.72.1", "4fbd8df2000cf73c632d67a219a7fc153537ceffa2e6474491e3db71fdd5a410"},
+    {"1.77.1", "1e20ef769a722223a64bb9ebc621ba2b781d8f89ec0d4ab8d0bdc2d3071075b3"},
+    {"1.81.0", "4ca7c24e573dae2f382d8d266babfddc307155e1a0a4025f3bc11db58a6cab3e"},
+    {"1.95.0", "a47ac940abd12399d59ad15c877e7113fa35f2b9ec7e6a8a045d4fd8b9741dea"},
+};
+
+std::string tarball(const std::string& version) { return "rust-" + version + "-x86_64-unknown-linux-gnu.tar.gz"; }
 
 constexpr const char* k_mount = "/opt/rust";
 
@@ -25,10 +40,10 @@ class RustBuilder final : public tdx::plugin::Builder {
     if (compiler && !tdx::stock::compiler_ref_ok(*compiler))
       problems.push_back(w + ": compiler must be a fetch() result (a rust-installer tarball), got '" + *compiler + "'");
     tdx::stock::check_version(spec, "toolchain", problems, !compiler);
-    if (auto v = option<std::string>(spec, "toolchain"); v && !compiler)
-      problems.push_back(w + ": this plugin carries no pinned Rust release digests, so toolchain='" + *v +
-                         "' alone cannot be fetched; pass compiler=fetch(url, sha256=...) with the "
-                         "rust-" + *v + "-x86_64-unknown-linux-gnu tarball");
+    if (auto v = option<std::string>(spec, "toolchain"); v && !compiler && !tdx::stock::find_release(k_releases, *v))
+      problems.push_back(w + ": Rust " + *v + " is not a release this plugin knows (it knows " +
+                         tdx::stock::known_versions(k_releases) + "); pass compiler=fetch(url, sha256=...) with the " +
+                         tarball(*v) + " tarball");
     option<tdx::StringList>(spec, "features", &problems);
     option<std::string>(spec, "bin", &problems);
     option<std::string>(spec, "profile", &problems);
@@ -49,9 +64,7 @@ class RustBuilder final : public tdx::plugin::Builder {
 
   tdx::BuildPlan plan(const tdx::BuildSpec& spec) const override {
     tdx::BuildPlan plan;
-    auto t = tdx::stock::toolchain_from_ref(*option<std::string>(spec, "compiler"), k_mount);
-    if (t.from_build.empty()) t.layout = "rust-installer";
-    plan.toolchains.push_back(t);
+    plan.toolchains.push_back(toolchain(spec));
     plan.build_deps = {"gcc", "libc6-dev"};  // cc is rustc's linker
     plan.env = {{"PATH", std::string(k_mount) + "/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
                 {"CARGO_HOME", "/build/home/cargo"},
@@ -74,6 +87,20 @@ class RustBuilder final : public tdx::plugin::Builder {
                   cmd + " $locked\n" + "install -D -m 0755 /build/target/" + dir + "/" + shell_quote(bin) +
                   " \"$DESTDIR\"" + shell_quote(spec.output) + "\n";
     return plan;
+  }
+
+ private:
+  static tdx::ToolchainInput toolchain(const tdx::BuildSpec& spec) {
+    tdx::ToolchainInput t = tdx::stock::compiler_or_pinned(
+        spec, "toolchain", k_releases, k_mount, [](const tdx::stock::PinnedRelease& release) {
+          const std::string path = "/dist/" + tarball(release.exact());
+          return tdx::stock::pinned_toolchain(
+              release, k_mount, tdx::stock::server_from_env({"TDX_RUST_DIST_SERVER", "RUSTUP_DIST_SERVER"}), path,
+              "set TDX_RUST_DIST_SERVER (or rustup's RUSTUP_DIST_SERVER) to your Rust distribution server or "
+              "mirror, which serves " + path + ", or pass compiler=fetch(url, sha256=...)");
+        });
+    if (t.from_build.empty()) t.layout = "rust-installer";
+    return t;
   }
 };
 

@@ -1,9 +1,11 @@
 """Real builds with real toolchains: Go, Rust, C and script builds end up in an image and run."""
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,101 @@ def test_go_pinned_release_with_wrong_bytes_is_refused(tmp_path):
                       env=tdx_env(TDX_CACHE_DIR=cache, GOPROXY=proxy.url(""))).stderr
     assert "sha256 mismatch" in err and "e1e33fbe9bdeed9d1eec878f90eaf9a1dc856b9197d89e6745373b8c61a57c87" in err
     assert not (cache / "fetch").exists() or not list((cache / "fetch").iterdir())
+
+
+RUST_PINNED, RUST_OFFICIAL_SHA256 = "1.95.0", "a47ac940abd12399d59ad15c877e7113fa35f2b9ec7e6a8a045d4fd8b9741dea"
+DOTNET_OFFICIAL_SHA512 = ("f78dbac30c9af2230d67ff5c224de3a5dbf63f8a78d1c206594dedb80e6909d2"
+                          "cc8a9d865d5105c72c2fd2aa266fc0c6c77dedac60408cbccf272b116bd11b07")
+
+
+def own_fetch_cache(folder: Path) -> Path:
+    """A private cache whose fetch and toolchain caches are its own too (empty), so a refused
+    download can be seen to leave nothing behind."""
+    cache = private_cache(folder)
+    (cache / "fetch").unlink()
+    (cache / "toolchains").unlink()
+    return cache
+
+
+def cached_files(cache: Path):
+    """What the fetch cache holds, and the unpacked toolchains (their lock files aside)."""
+    fetched = sorted(str(p.relative_to(cache)) for p in (cache / "fetch").rglob("*")) if (cache / "fetch").exists() else []
+    trees = sorted(p.name for p in (cache / "toolchains").iterdir() if p.name != ".locks") \
+        if (cache / "toolchains").exists() else []
+    return fetched + trees
+
+
+def test_rust_pinned_release_is_checked_against_the_official_digest(tmp_path):
+    """RustBuild(toolchain="1.95.0") downloads rust-1.95.0-x86_64-unknown-linux-gnu.tar.gz from the
+    distribution server in TDX_RUST_DIST_SERVER and checks it against the official sha256 the plugin
+    carries. Official bytes cannot be reached here, so the loopback server serves a tarball packed from
+    this machine's toolchain at the official path: the build must refuse it and cache nothing. (The
+    positive path through a fetched tarball is test_go_rust_c_and_script_builds_run_in_the_image.)"""
+    need("mkosi", "bwrap")
+    if rust_sysroot() is None:
+        pytest.skip("no Rust toolchain (rustc, cargo) on this machine to package as a release tarball")
+    tarball = rust_tarball()
+    official_path = f"/dist/rust-{RUST_PINNED}-x86_64-unknown-linux-gnu.tar.gz"
+    folder = project(tmp_path / "p", "from tdx import Image\nfrom tdx.builders.rust import RustBuild\n"
+                     "image = Image('pinned-rust', format='directory')\n"
+                     f"image.build(RustBuild(toolchain='{RUST_PINNED}', src='./rust-hello', output='/usr/bin/rhello'))\n")
+    cache = own_fetch_cache(tmp_path / "cache")
+    with LoopbackServer() as server:
+        url = server.add(official_path, str(tarball), kind="file")
+        err = run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / "tree", expect=1,
+                      env=tdx_env(TDX_CACHE_DIR=cache, TDX_RUST_DIST_SERVER=server.url("/"),
+                                  RUSTUP_DIST_SERVER=None)).stderr
+        assert server.requests == [official_path]
+    assert f"sha256 mismatch for {url}" in err and f"expected {RUST_OFFICIAL_SHA256}" in err, err
+    assert f"actual   {file_sha256(tarball)}" in err and "which the builder plugin pins" in err, err
+    assert cached_files(cache) == []
+
+    # rustup's own variable names a mirror too; with neither set, the error says what to set.
+    err = run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / "tree", expect=1,
+                  env=tdx_env(TDX_CACHE_DIR=cache, TDX_RUST_DIST_SERVER=None, RUSTUP_DIST_SERVER=None)).stderr
+    assert f"toolchain sha256:{RUST_OFFICIAL_SHA256} is not in the fetch cache and has no URL" in err, err
+    assert "hint: set TDX_RUST_DIST_SERVER (or rustup's RUSTUP_DIST_SERVER)" in err, err
+    assert cached_files(cache) == []
+
+
+def test_unknown_rust_version_names_known_ones_and_the_tarball_way(tmp_path):
+    write_tdxfile(tmp_path, "from tdx import Image\nfrom tdx.builders.rust import RustBuild\nimage = Image('x')\n"
+                  "image.build(RustBuild(toolchain='1.83.0', src='.', output='/r'))\n")
+    err = run_tdx("build", "-C", tmp_path, "--emit-mkosi", tmp_path / "t", expect=1).stderr
+    assert "TDXfile:4: invalid rust build 'r'" in err and "Rust 1.83.0 is not a release this plugin knows" in err
+    assert "1.72.1, 1.77.1, 1.81.0, 1.95.0" in err and "compiler=fetch(url, sha256=...)" in err
+
+
+def test_dotnet_pinned_sdk_is_checked_against_the_official_sha512(tmp_path):
+    """DotnetBuild(sdk_version="10.0") downloads the 10.0.100 SDK tarball from TDX_DOTNET_DIST_SERVER
+    and checks it against the official SHA-512 (Microsoft publishes no SHA-256 for it). The loopback
+    server serves other bytes at the official path: refused, naming both digests, nothing cached."""
+    need("mkosi", "bwrap")
+    sdk = tmp_path / "sdk"
+    sdk.mkdir()
+    (sdk / "dotnet").write_text("#!/bin/sh\necho 'not the official SDK'\n")
+    tarball = tmp_path / "not-the-sdk.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(sdk / "dotnet", arcname="dotnet")
+    official_path = "/dotnet/Sdk/10.0.100/dotnet-sdk-10.0.100-linux-x64.tar.gz"
+    app = tmp_path / "p" / "app"
+    app.mkdir(parents=True)
+    write_tdxfile(tmp_path / "p", "from tdx import Image\nfrom tdx.builders.dotnet import DotnetBuild\n"
+                  "image = Image('pinned-dotnet', format='directory')\n"
+                  "image.build(DotnetBuild(sdk_version='10.0', src='./app', output='/opt/app/'))\n")
+    cache = own_fetch_cache(tmp_path / "cache")
+    with LoopbackServer() as server:
+        url = server.add(official_path, tarball.read_bytes())
+        err = run_tdx("build", "-C", tmp_path / "p", "--emit-mkosi", tmp_path / "tree", expect=1,
+                      env=tdx_env(TDX_CACHE_DIR=cache, TDX_DOTNET_DIST_SERVER=server.url(""))).stderr
+        assert server.requests == [official_path]
+    served = hashlib.sha512(tarball.read_bytes()).hexdigest()
+    assert f"sha512 mismatch for {url}" in err and f"expected {DOTNET_OFFICIAL_SHA512}" in err, err
+    assert f"actual   {served}" in err, err
+    assert cached_files(cache) == []
+
+    err = run_tdx("build", "-C", tmp_path / "p", "--emit-mkosi", tmp_path / "tree", expect=1,
+                  env=tdx_env(TDX_CACHE_DIR=cache, TDX_DOTNET_DIST_SERVER=None)).stderr
+    assert f"toolchain sha512:{DOTNET_OFFICIAL_SHA512} is not in the fetch cache and has no URL" in err, err
+    assert "hint: set TDX_DOTNET_DIST_SERVER to your .NET download server or mirror" in err, err
+    assert cached_files(cache) == []

@@ -22,7 +22,7 @@ struct BuildKeyInputs {
   StringList build_deps;      // the full, sorted set the build root holds
   std::string base;           // e.g. debian/bookworm
   Digest source{};            // tree hash of spec.src
-  StringList toolchain_ids;   // per plan.toolchains entry: "sha256:<hex>" or "build:<key>"
+  StringList toolchain_ids;   // per plan.toolchains entry: "sha256:<hex>", "sha512:<hex>" or "build:<key>"
 };
 
 // Every input that can change a build's output, each field tagged. Paths on the

@@ -1,4 +1,5 @@
-// SHA-256 digests, tagged key hashing and the Go "h1" tree hash.
+// SHA-256 digests (and SHA-512, for publishers that give only that), tagged key hashing and the
+// Go "h1" tree hash.
 #pragma once
 
 #include <array>
@@ -13,8 +14,10 @@
 namespace tdx {
 
 using Digest = std::array<std::uint8_t, 32>;
+using Digest512 = std::array<std::uint8_t, 64>;
 
 std::string to_hex(const Digest& d);
+std::string to_hex(const Digest512& d);
 std::string to_base64(const Digest& d);
 
 class Sha256 {
@@ -26,6 +29,21 @@ class Sha256 {
   void update(const void* data, std::size_t size);
   void update(std::string_view s) { update(s.data(), s.size()); }
   Digest finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+// Only for downloads whose publisher gives a SHA-512 and no SHA-256 (see fetch_sha512).
+class Sha512 {
+ public:
+  Sha512();
+  ~Sha512();
+  Sha512(Sha512&&) noexcept;
+  Sha512& operator=(Sha512&&) noexcept;
+  void update(const void* data, std::size_t size);
+  Digest512 finish();
 
  private:
   struct Impl;

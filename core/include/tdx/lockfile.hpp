@@ -35,7 +35,8 @@ struct LockedFetch {
   std::string git;           // fetch_git(): the repository
   std::string tag;           // fetch_git(tag=...)
   std::string resolved_rev;  // fetch_git(): the commit checked out
-  std::string integrity;     // fetch(): sha256 of the file; fetch_git(): tree hash of the checkout
+  std::string integrity;     // fetch(): sha256 of the file (sha512 for a toolchain whose publisher
+                             // gives only that); fetch_git(): tree hash of the checkout
 
   std::string key() const;   // url, or "<git>@<tag or commit>"
   std::vector<std::pair<std::string, std::string>> fields() const;
@@ -129,9 +130,10 @@ class LockSession {
 // entry is not being updated; nullopt otherwise (no lock, a plain python3, tdx lock --update).
 std::optional<std::string> locked_git_commit(const std::string& url, const std::string& tag);
 
-// True in `tdx build --frozen` when tdx.lock does not pin this download (url with this sha256):
-// fetch() then records it without downloading, so the failing build leaves the caches as they were.
-bool frozen_lock_refuses(const std::string& url, const std::string& sha256_hex);
+// True in `tdx build --frozen` when tdx.lock does not pin this download (url with this integrity,
+// "sha256:<hex>" or "sha512:<hex>"): fetch() then records it without downloading, so the failing
+// build leaves the caches as they were.
+bool frozen_lock_refuses(const std::string& url, const std::string& integrity);
 
 // The lock entry for one resolved module (computes its integrity).
 LockedModule lock_module(const ModuleOrigin& origin);

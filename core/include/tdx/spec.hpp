@@ -42,7 +42,8 @@ struct BuildSpec {
 // A toolchain the build needs, mounted read-only in the build root. The core fetches
 // and unpacks it once into a content-addressed toolchain cache.
 struct ToolchainInput {
-  std::string sha256;        // of the archive (hex); its identity in the cache key
+  std::string sha256;        // of the archive (hex); its identity in the cache key. For a publisher that
+                             // gives only a SHA-512: "sha512:<128 hex>", checked while it downloads
   std::string url;           // where to fetch it when it is not cached yet; may be empty
   std::string from_build;    // instead: the output of an earlier build of the image, by name
   std::string mount;         // absolute path in the build root, e.g. /opt/go

@@ -47,6 +47,21 @@ TEST(Sha256, Base64OfKnownDigest) {
   EXPECT_EQ(tdx::to_base64(tdx::sha256("abc")), "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
 }
 
+TEST(Sha512, MatchesFipsVectorsAndUpdatesIncrementally) {
+  // FIPS 180-2, appendix C.1 ("abc").
+  const std::string abc =
+      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+      "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+  tdx::Sha512 h;
+  h.update("a", 1);
+  h.update("bc", 2);
+  EXPECT_EQ(tdx::to_hex(h.finish()), abc);
+  h.update("", 0);  // finish() started a fresh digest: this is the empty message
+  EXPECT_EQ(tdx::to_hex(h.finish()),
+            "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+            "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e");
+}
+
 TEST(KeyHasher, FieldBoundariesChangeTheDigest) {
   auto two = [](std::string_view a, std::string_view b) {
     return tdx::KeyHasher("schema").field("x", a).field("x", b).finish();

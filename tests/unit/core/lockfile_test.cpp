@@ -44,6 +44,22 @@ TEST(Lockfile, IntegrityInH1FormIsReadAndWrittenAsSha256) {
   EXPECT_EQ(tdx::Lockfile::parse(text, "tdx.lock").fetches.at(0).integrity, tdx::sha256_string(d));
 }
 
+TEST(Lockfile, ADownloadMayBeLockedByItsSha512) {
+  // A pinned .NET SDK: its publisher gives only a SHA-512, which is the toolchain's identity.
+  const std::string hex(128, 'A');
+  std::string text = "version = 1\n[[fetch]]\nurl = 'https://example.invalid/sdk.tar.gz'\nintegrity = 'sha512:" + hex + "'\n";
+  tdx::Lockfile lock = tdx::Lockfile::parse(text, "tdx.lock");
+  EXPECT_EQ(lock.fetches.at(0).integrity, "sha512:" + std::string(128, 'a'));
+  EXPECT_EQ(tdx::Lockfile::parse(lock.to_toml(), "tdx.lock").fetches.at(0).integrity, lock.fetches.at(0).integrity);
+  auto error = [](const std::string& t) { return tdx::test::error_of([&] { tdx::Lockfile::parse(t, "L"); }); };
+  EXPECT_NE(error("version = 1\n[[fetch]]\nurl = 'u'\nintegrity = 'sha512:abc'\n").find("is not a sha512 digest"),
+            std::string::npos);
+  // A git checkout's integrity is its tree hash, never a SHA-512.
+  EXPECT_NE(error("version = 1\n[[fetch]]\ngit = 'g'\nresolved_rev = 'r'\nintegrity = 'sha512:" + hex + "'\n")
+                .find("integrity"),
+            std::string::npos);
+}
+
 TEST(Lockfile, RefusesMalformedInput) {
   auto error = [](const std::string& text) { return tdx::test::error_of([&] { tdx::Lockfile::parse(text, "L"); }); };
   EXPECT_NE(error("version = 3\n").find("lockfile version 3"), std::string::npos);

@@ -19,6 +19,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using tdx::test::error_of;
+using tdx::test::ScopedEnv;
 
 namespace {
 
@@ -155,12 +156,89 @@ TEST_F(StockPluginsTest, GoKnowsItsPinnedReleasesAndSaysWhichOnesOtherwise) {
                                              HasSubstr("1.22.5"), HasSubstr("compiler=fetch("))));
 }
 
+TEST_F(StockPluginsTest, RustPinsOfficialReleasesFetchedFromTheDistServerTheUserNames) {
+  tdx::GuardedBuilder rust = reg.builder("rust");
+  tdx::BuildSpec s = spec("rust");
+  s.options["toolchain"] = std::string("1.95.0");
+  EXPECT_THAT(rust.validate(s), IsEmpty());
+  {
+    ScopedEnv mine("TDX_RUST_DIST_SERVER", "https://example.invalid/rust/");
+    ScopedEnv rustup("RUSTUP_DIST_SERVER", "https://rustup.example.invalid");
+    tdx::BuildPlan plan = rust.plan(s);
+    ASSERT_EQ(plan.toolchains.size(), 1u);
+    const tdx::ToolchainInput& t = plan.toolchains[0];
+    // The official digest, as rustup's channel manifest for 1.95.0 gives it.
+    EXPECT_EQ(t.sha256, "a47ac940abd12399d59ad15c877e7113fa35f2b9ec7e6a8a045d4fd8b9741dea");
+    EXPECT_EQ(t.url, "https://example.invalid/rust/dist/rust-1.95.0-x86_64-unknown-linux-gnu.tar.gz");
+    EXPECT_EQ(t.layout, "rust-installer");
+    EXPECT_EQ(t.mount, "/opt/rust");
+  }
+  {
+    ScopedEnv mine("TDX_RUST_DIST_SERVER", nullptr);
+    ScopedEnv rustup("RUSTUP_DIST_SERVER", "https://rustup.example.invalid");
+    s.options["toolchain"] = std::string("1.72.1");
+    tdx::ToolchainInput t = rust.plan(s).toolchains.at(0);
+    EXPECT_EQ(t.sha256, "4fbd8df2000cf73c632d67a219a7fc153537ceffa2e6474491e3db71fdd5a410");
+    EXPECT_EQ(t.url, "https://rustup.example.invalid/dist/rust-1.72.1-x86_64-unknown-linux-gnu.tar.gz");
+  }
+  {
+    ScopedEnv mine("TDX_RUST_DIST_SERVER", nullptr);
+    ScopedEnv rustup("RUSTUP_DIST_SERVER", nullptr);
+    tdx::ToolchainInput t = rust.plan(s).toolchains.at(0);
+    EXPECT_THAT(t.url, IsEmpty());
+    EXPECT_THAT(t.missing_hint, AllOf(HasSubstr("TDX_RUST_DIST_SERVER"), HasSubstr("RUSTUP_DIST_SERVER"),
+                                      HasSubstr("compiler=fetch(url, sha256=...)")));
+  }
+  for (const char* known : {"1.77.1", "1.81.0"}) {
+    s.options["toolchain"] = std::string(known);
+    EXPECT_THAT(rust.validate(s), IsEmpty()) << known;
+    EXPECT_EQ(rust.plan(s).toolchains.at(0).sha256.size(), 64u) << known;
+  }
+  s.options["toolchain"] = std::string("1.80.0");
+  EXPECT_THAT(rust.validate(s), Contains(AllOf(HasSubstr("Rust 1.80.0 is not a release this plugin knows"),
+                                               HasSubstr("1.72.1, 1.77.1, 1.81.0, 1.95.0"),
+                                               HasSubstr("compiler=fetch(url, sha256=...) with the "
+                                                         "rust-1.80.0-x86_64-unknown-linux-gnu.tar.gz tarball"))));
+  // The toolchain option means the same as before in the key.
+  EXPECT_EQ(rust.key_fields(s).at("toolchain"), "1.80.0");
+}
+
+TEST_F(StockPluginsTest, DotnetPinsSdk10ByItsOfficialSha512) {
+  tdx::GuardedBuilder dotnet = reg.builder("dotnet");
+  tdx::BuildSpec s = spec("dotnet");
+  const std::string sha512 =
+      "sha512:f78dbac30c9af2230d67ff5c224de3a5dbf63f8a78d1c206594dedb80e6909d2"
+      "cc8a9d865d5105c72c2fd2aa266fc0c6c77dedac60408cbccf272b116bd11b07";
+  for (const char* version : {"10.0", "10.0.100"}) {
+    s.options["sdk_version"] = std::string(version);
+    EXPECT_THAT(dotnet.validate(s), IsEmpty()) << version;
+    ScopedEnv server("TDX_DOTNET_DIST_SERVER", "http://127.0.0.1:8080/mirror//");
+    tdx::ToolchainInput t = dotnet.plan(s).toolchains.at(0);
+    EXPECT_EQ(t.sha256, sha512) << version;
+    EXPECT_EQ(t.url, "http://127.0.0.1:8080/mirror/dotnet/Sdk/10.0.100/dotnet-sdk-10.0.100-linux-x64.tar.gz");
+    EXPECT_EQ(t.mount, "/opt/dotnet");
+    EXPECT_EQ(dotnet.key_fields(s).at("sdk_version"), version);
+  }
+  {
+    ScopedEnv server("TDX_DOTNET_DIST_SERVER", nullptr);
+    tdx::ToolchainInput t = dotnet.plan(s).toolchains.at(0);
+    EXPECT_THAT(t.url, IsEmpty());
+    EXPECT_THAT(t.missing_hint, AllOf(HasSubstr("set TDX_DOTNET_DIST_SERVER"),
+                                      HasSubstr("/dotnet/Sdk/10.0.100/dotnet-sdk-10.0.100-linux-x64.tar.gz"),
+                                      HasSubstr("compiler=fetch(url, sha256=...)")));
+  }
+  s.options["sdk_version"] = std::string("9.0");
+  EXPECT_THAT(dotnet.validate(s), Contains(AllOf(HasSubstr(".NET SDK 9.0 is not a release this plugin knows"),
+                                                 HasSubstr("it knows 10.0, 10.0.100"),
+                                                 HasSubstr("compiler=fetch(url, sha256=...)"))));
+}
+
 TEST_F(StockPluginsTest, DotnetPlanPublishesWithTheFetchedSdk) {
   tdx::GuardedBuilder dotnet = reg.builder("dotnet");
   tdx::BuildSpec s = spec("dotnet");
   s.output = "/opt/nethermind/";
-  s.options["sdk_version"] = std::string("10.0");
-  EXPECT_THAT(dotnet.validate(s), Contains(HasSubstr("no pinned .NET SDK digests")));
+  s.options["sdk_version"] = std::string("8.0");
+  EXPECT_THAT(dotnet.validate(s), Contains(HasSubstr(".NET SDK 8.0 is not a release this plugin knows")));
   s.options["compiler"] = "sha256:" + std::string(64, 'b');
   s.options["project"] = std::string("src/Nethermind/Nethermind.Runner");
   s.options["self_contained"] = true;

@@ -61,4 +61,25 @@ std::string error_of(F&& f) {
   return {};
 }
 
+// Sets an environment variable (or unsets it, for nullptr) for the object's lifetime, then puts
+// back what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : m_name(name) {
+    if (const char* old = std::getenv(name)) m_old = old, m_had = true;
+    if (value) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (m_had) ::setenv(m_name.c_str(), m_old.c_str(), 1);
+    else ::unsetenv(m_name.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string m_name, m_old;
+  bool m_had = false;
+};
+
 }  // namespace tdx::test

@@ -200,7 +200,7 @@ PreparedToolchain prepare_toolchain(const ToolchainInput& input, const BuildEnvi
     if (input.url.empty())
       throw Error("toolchain " + identity + " is not in the fetch cache and has no URL to fetch it from" +
                   (input.missing_hint.empty() ? std::string() : "\n  hint: " + input.missing_hint));
-    if (env.progress) env.progress("fetching toolchain " + input.url);
+    if (env.progress) env.progress("fetching toolchain " + redact_url(input.url));
     // Only a release the builder plugin pins is downloaded here (a compiler=fetch() archive was cached
     // by the evaluation): the expected digest is the official one, so a mismatch means other bytes.
     FetchOptions options;

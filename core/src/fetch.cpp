@@ -203,12 +203,6 @@ int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_o
   return 0;
 }
 
-std::string redact(const std::string& url) {
-  // Credentials in a URL (user:password@) never reach a message.
-  static const std::regex k_userinfo(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@)");
-  return std::regex_replace(url, k_userinfo, "$1***@");
-}
-
 struct AttemptOutcome {
   bool ok = false;
   bool transient = false;
@@ -301,7 +295,7 @@ void download(const std::string& url, const FetchOptions& options, const std::fu
   for (int i = 0; i < attempts; ++i) {
     if (i > 0) {
       auto wait = std::chrono::milliseconds(250 << (i - 1));
-      std::cerr << "[fetch] " << redact(url) << ": " << last_error << "; retrying in " << wait.count() << " ms ("
+      std::cerr << "[fetch] " << redact_url(url) << ": " << last_error << "; retrying in " << wait.count() << " ms ("
                 << i + 1 << "/" << attempts << ")\n";
       std::this_thread::sleep_for(wait);
     }
@@ -311,13 +305,13 @@ void download(const std::string& url, const FetchOptions& options, const std::fu
     last_error = out.error;
     if (!out.transient) break;
   }
-  throw Error("fetch: cannot download " + redact(url) + ": " + last_error);
+  throw Error("fetch: cannot download " + redact_url(url) + ": " + last_error);
 }
 
 std::string label_for(const std::string& url) {
   auto slash = url.find_last_of('/');
   std::string name = slash == std::string::npos ? url : url.substr(slash + 1);
-  return name.empty() ? redact(url) : name;
+  return name.empty() ? redact_url(url) : name;
 }
 
 // A fresh attempt's state, reporting progress under the URL's file name.
@@ -325,7 +319,7 @@ std::unique_ptr<Transfer> new_transfer(const std::string& url, const FetchOption
   auto t = std::make_unique<Transfer>(with_sha512);
   t->progress = options.progress;
   t->tty = ::isatty(2);
-  t->label = label_for(redact(url));
+  t->label = label_for(redact_url(url));
   return t;
 }
 
@@ -374,7 +368,7 @@ Landed download_into_cache(const std::string& url, const FetchOptions& options, 
 
 Error mismatch(const std::string& algorithm, const std::string& url, const std::string& expected,
                const std::string& actual, const FetchOptions& options, const std::string& default_hint) {
-  return Error("fetch: " + algorithm + " mismatch for " + redact(url) + "\n  expected " + expected + "\n  actual   " +
+  return Error("fetch: " + algorithm + " mismatch for " + redact_url(url) + "\n  expected " + expected + "\n  actual   " +
                actual + "\n  hint: " + (options.mismatch_hint.empty() ? default_hint : options.mismatch_hint));
 }
 
@@ -433,12 +427,18 @@ std::optional<fs::path> cached_fetch(const std::string& integrity) {
   return std::nullopt;
 }
 
+std::string redact_url(const std::string& url) {
+  static const std::regex k_userinfo(R"(^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@)");
+  return std::regex_replace(url, k_userinfo, "$1***@");
+}
+
 FetchLog& FetchLog::instance() {
   static FetchLog log;
   return log;
 }
 
 void FetchLog::add(FetchRecord record) {
+  record.url = redact_url(record.url);  // the lock is committed: no credentials in it
   for (const auto& r : m_records)
     if (r.url == record.url && r.integrity == record.integrity) return;
   m_records.push_back(std::move(record));
@@ -465,7 +465,7 @@ FetchResult fetch(const std::string& url, const std::string& sha256, const Fetch
   result.size = download_into_cache(url, options, dir, expected.substr(0, 16), false, [&](const Landed& got) {
                   if (got.sha256 != expected)
                     throw mismatch("sha256", url, expected, got.sha256, options,
-                                   "if the new file is right, run: tdx fetch --hash " + redact(url));
+                                   "if the new file is right, run: tdx fetch --hash " + redact_url(url));
                 }).size;
   FetchLog::instance().add({url, integrity});
   return result;
@@ -482,7 +482,7 @@ FetchResult fetch_sha512(const std::string& url, const std::string& sha512, cons
   }
   // Only builds call this, after the lock check: a frozen lock that does not pin it has already failed.
   if (frozen_lock_refuses(url, integrity))
-    throw Error("fetch: tdx.lock does not pin " + redact(url) + " with " + integrity +
+    throw Error("fetch: tdx.lock does not pin " + redact_url(url) + " with " + integrity +
                 ", and --frozen downloads only what it pins\n  hint: run `tdx lock` and commit tdx.lock");
   Landed got = download_into_cache(url, options, dir, expected.substr(0, 16), true, [&](const Landed& d) {
     if (d.sha512 != expected)

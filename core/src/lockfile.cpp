@@ -478,7 +478,7 @@ std::optional<std::string> locked_git_commit(const std::string& url, const std::
 bool frozen_lock_refuses(const std::string& url, const std::string& integrity) {
   if (!g_active || g_active->mode() != LockMode::frozen || !g_active->locked()) return false;
   for (const auto& f : g_active->locked()->fetches)
-    if (f.url == url && f.integrity == integrity) return false;
+    if (f.url == redact_url(url) && f.integrity == integrity) return false;
   return true;
 }
 

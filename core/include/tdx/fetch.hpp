@@ -47,6 +47,9 @@ FetchResult fetch_sha512(const std::string& url, const std::string& sha512, cons
 std::optional<std::filesystem::path> cached_fetch(const std::string& integrity);
 
 // The sha256 (hex) of what `url` serves, without caching it (for `tdx fetch --hash`).
+// `url` with any credentials (user:password@) replaced by ***, for messages and tdx.lock.
+std::string redact_url(const std::string& url);
+
 std::string hash_url(const std::string& url, const FetchOptions& options = {});
 
 // Every fetch() of this process, in call order, for the lockfile.

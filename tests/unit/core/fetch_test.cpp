@@ -114,6 +114,17 @@ TEST_F(FetchSha512Test, WrongBytesAreRefusedNamingBothDigestsAndLeaveNothingInTh
   EXPECT_THAT(error_of([&] { tdx::fetch_sha512(url, official, options); }), HasSubstr("hint: ask the mirror's keeper"));
 }
 
+TEST_F(FetchSha512Test, CredentialsInAMirrorUrlReachNeitherMessagesNorTheLockRecord) {
+  const std::string url = m_server.add("/sdk.tar.gz", m_data);
+  const std::string with_credentials = "http://mirror-user:s3cret-pass@" + url.substr(std::string("http://").size());
+  EXPECT_EQ(tdx::redact_url(with_credentials), "http://***@" + url.substr(std::string("http://").size()));
+  tdx::fetch_sha512(with_credentials, sha512_hex(m_data), quiet());
+  tdx::fetch(with_credentials, tdx::to_hex(tdx::sha256(m_data)), quiet());
+  for (const auto& r : tdx::FetchLog::instance().records()) EXPECT_THAT(r.url, ::testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(error_of([&] { tdx::fetch_sha512(with_credentials, std::string(128, 'a'), quiet()); }),
+              AllOf(HasSubstr("http://***@"), ::testing::Not(HasSubstr("s3cret"))));
+}
+
 TEST_F(FetchSha512Test, ABadDigestIsRefusedBeforeAnyDownload) {
   const std::string url = m_server.add("/x", m_data);
   EXPECT_THAT(error_of([&] { tdx::fetch_sha512(url, "sha512:abc", quiet()); }),

@@ -34,15 +34,17 @@ def drop_caches():
         return False
 
 
-def timed(cmd, before=None, runs=5):
-    samples = []
+def side_by_side(ours, yardstick, before=None, runs=5):
+    """Median seconds of each command, run alternately so both see the same machine state."""
+    samples = ([], [])
     for _ in range(runs):
-        if before:
-            before()
-        t = time.perf_counter()
-        sh(cmd)
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
+        for cmd, out in ((ours, samples[0]), (yardstick, samples[1])):
+            if before:
+                before()
+            t = time.perf_counter()
+            sh(cmd)
+            out.append(time.perf_counter() - t)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def make_trees(work: Path):
@@ -84,9 +86,9 @@ def main():
         files, total = size_of(tree)
         print(f"\n== {label}: {files} files, {total / 1e6:.0f} MB")
         # 1. cold hash
-        tdx_t = timed([str(bench), "hash", str(tree)], before=drop_caches if cold else None, runs=args.runs)
-        tar_t = timed(f"tar --sort=name -C {tree} -cf - . | openssl dgst -sha256",
-                      before=drop_caches if cold else None, runs=args.runs)
+        tdx_t, tar_t = side_by_side([str(bench), "hash", str(tree)],
+                                    f"tar --sort=name -C {tree} -cf - . | openssl dgst -sha256",
+                                    before=drop_caches if cold else None, runs=args.runs)
         rows.append((label, "hash, cold" if cold else "hash, warm", tdx_t, "tar | openssl dgst", tar_t, 1.2))
         # 2. re-check unchanged tree
         cache = args.work / f"{tree.name}.digests"
@@ -100,8 +102,8 @@ def main():
         sh([str(bench), "hash", str(tree), str(cache)])
         out = sh([str(bench), "hash", str(tree), str(cache)]).stdout
         assert " misses 0" in out, out
-        tdx_t = timed([str(bench), "hash", str(tree), str(cache)], runs=args.runs)
-        git_t = timed(git + ["diff-files", "--quiet"], runs=args.runs)
+        tdx_t, git_t = side_by_side([str(bench), "hash", str(tree), str(cache)], git + ["diff-files", "--quiet"],
+                                    runs=args.runs)
         rows.append((label, "re-check unchanged", tdx_t, "git diff-files", git_t, 1.5))
         # 3. restore into an image tree
         target = args.work / "restore-target"
@@ -112,8 +114,8 @@ def main():
                 target.rename(aside)
                 shutil.rmtree(aside)
 
-        tdx_t = timed([str(bench), "restore", str(tree), str(target)], before=clear, runs=args.runs)
-        cp_t = timed(["cp", "-a", str(tree), str(target)], before=clear, runs=args.runs)
+        tdx_t, cp_t = side_by_side([str(bench), "restore", str(tree), str(target)], ["cp", "-a", str(tree), str(target)],
+                                   before=clear, runs=args.runs)
         clear()
         rows.append((label, "restore artifacts", tdx_t, "cp -a", cp_t, 0.35))
     print(f"\n{'tree':<20} {'operation':<20} {'tdx':>9} {'yardstick':<20} {'time':>9} {'ratio':>7} {'goal':>7}")

@@ -340,7 +340,7 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules, const
   if (image)
     for (const auto& b : image->builds())
       for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains)
-        if (!t.url.empty() && !t.sha256.empty()) records.push_back({t.url, parse_integrity(t.sha256)});
+        if (!t.url.empty() && !t.sha256.empty()) records.push_back({redact_url(t.url), parse_integrity(t.sha256)});
   for (const auto& r : records) {
     LockedFetch f{r.url, "", "", "", r.integrity};
     auto [it, inserted] = fetches.emplace(f.key(), f);

@@ -282,9 +282,15 @@ def test_go_pinned_release_from_a_module_proxy(tmp_path):
         cache = private_cache(tmp_path / "cache")
         (cache / "fetch").unlink()  # its own fetch and toolchain caches: the zip must come through the proxy
         (cache / "toolchains").unlink()
-        env = tdx_env(TDX_CACHE_DIR=cache, GOPROXY=f"{proxy.url('')},direct")
+        # Credentials in the proxy URL are sent, but never shown nor written into tdx.lock.
+        with_credentials = proxy.url('').replace("http://", "http://proxy-user:proxy-pass@", 1)
+        env = tdx_env(TDX_CACHE_DIR=cache, GOPROXY=f"{with_credentials},direct")
         proc = run_tdx("build", "-C", folder, "--emit-mkosi", tmp_path / "tree", env=env)
         assert proxy.requests == ["/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"]
+        run_tdx("lock", "-C", folder, env=env)
+    lock = (folder / "tdx.lock").read_text()
+    assert "v0.0.1-go1.22.5.linux-amd64.zip" in lock and "***@" in lock
+    assert "proxy-pass" not in lock + proc.stdout + proc.stderr
     (greeter,) = (tmp_path / "tree" / "artifacts").glob("*/usr/bin/greeter")
     assert subprocess.run([str(greeter), "--version"], capture_output=True, text=True).stdout == "greeter 1.0 (go)\n"
     assert b"go1.22.5" in greeter.read_bytes()

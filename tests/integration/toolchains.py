@@ -40,7 +40,7 @@ def go_version(root: Path) -> str:
 
 
 def go_tarball() -> Path:
-    """go<version>.linux-amd64.tar: everything under a top-level go/ folder, as go.dev ships it."""
+    """go<version>.linux-amd64.tar: everything under a top-level go/ folder, as the official Go release tarballs are laid out."""
     root = go_root()
     return _atomic_tar(ARCHIVES / f"{go_version(root)}.linux-amd64.tar",
                        lambda tar: tar.add(root, arcname="go", filter=lambda ti: None if "/pkg/obj" in ti.name else ti))

@@ -204,6 +204,7 @@ PreparedToolchain prepare_toolchain(const ToolchainInput& input, const BuildEnvi
     // Only a release the builder plugin pins is downloaded here (a compiler=fetch() archive was cached
     // by the evaluation): the expected digest is the official one, so a mismatch means other bytes.
     FetchOptions options;
+    options.pinned_by_builder = true;
     options.mismatch_hint = "the expected digest is the official release's, which the builder plugin pins; "
                             "make sure this server or mirror serves the official file";
     archive = (by_sha512 ? fetch_sha512(input.url, identity, options) : fetch(input.url, identity, options)).path;

@@ -444,6 +444,18 @@ void FetchLog::add(FetchRecord record) {
   m_records.push_back(std::move(record));
 }
 
+namespace {
+
+void log_fetch(const std::string& url, const std::string& integrity, const FetchOptions& options) {
+  if (!options.pinned_by_builder) FetchLog::instance().add({url, integrity});
+}
+
+bool refused_by_frozen_lock(const std::string& url, const std::string& integrity, const FetchOptions& options) {
+  return frozen_lock_refuses(options.pinned_by_builder ? std::string() : url, integrity);
+}
+
+}  // namespace
+
 FetchResult fetch(const std::string& url, const std::string& sha256, const FetchOptions& options) {
   if (url.empty()) throw Error("fetch: the URL is empty");
   const std::string expected = parse_sha256(sha256);
@@ -453,13 +465,13 @@ FetchResult fetch(const std::string& url, const std::string& sha256, const Fetch
   if (auto cached = cached_fetch(integrity)) {
     result.cached = true;
     result.size = fs::file_size(*cached);
-    FetchLog::instance().add({url, integrity});
+    log_fetch(url, integrity, options);
     return result;
   }
 
-  if (frozen_lock_refuses(url, integrity)) {
+  if (refused_by_frozen_lock(url, integrity, options)) {
     // --frozen will fail on this unpinned fetch after evaluation; do not download it meanwhile.
-    FetchLog::instance().add({url, integrity});
+    log_fetch(url, integrity, options);
     return result;
   }
   result.size = download_into_cache(url, options, dir, expected.substr(0, 16), false, [&](const Landed& got) {
@@ -467,7 +479,7 @@ FetchResult fetch(const std::string& url, const std::string& sha256, const Fetch
                     throw mismatch("sha256", url, expected, got.sha256, options,
                                    "if the new file is right, run: tdx fetch --hash " + redact_url(url));
                 }).size;
-  FetchLog::instance().add({url, integrity});
+  log_fetch(url, integrity, options);
   return result;
 }
 
@@ -477,11 +489,11 @@ FetchResult fetch_sha512(const std::string& url, const std::string& sha512, cons
   const std::string integrity = "sha512:" + expected;
   const fs::path dir = cache_dir() / "fetch";
   if (auto cached = cached_by_sha512(dir, expected)) {
-    FetchLog::instance().add({url, integrity});
+    log_fetch(url, integrity, options);
     return {*cached, cached->filename().string(), static_cast<std::uint64_t>(fs::file_size(*cached)), true};
   }
   // Only builds call this, after the lock check: a frozen lock that does not pin it has already failed.
-  if (frozen_lock_refuses(url, integrity))
+  if (refused_by_frozen_lock(url, integrity, options))
     throw Error("fetch: tdx.lock does not pin " + redact_url(url) + " with " + integrity +
                 ", and --frozen downloads only what it pins\n  hint: run `tdx lock` and commit tdx.lock");
   Landed got = download_into_cache(url, options, dir, expected.substr(0, 16), true, [&](const Landed& d) {
@@ -491,7 +503,7 @@ FetchResult fetch_sha512(const std::string& url, const std::string& sha512, cons
                      "official file");
   });
   atomic_write(dir / "sha512" / expected, got.sha256 + "\n");
-  FetchLog::instance().add({url, integrity});
+  log_fetch(url, integrity, options);
   return {dir / got.sha256, got.sha256, got.size, false};
 }
 

@@ -337,10 +337,21 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules, const
   std::map<std::string, LockedFetch> fetches;
   std::vector<FetchRecord> records = FetchLog::instance().records();
   // Toolchains are fetched while building, but their URL and hash are known from the plan now.
+  // A release a builder pins is fixed by its digest, and its URL is only this machine's server
+  // setting: when the lock already pins that digest, its entry stays as it is, so a lock written
+  // through one mirror holds through another (and on a machine that has the archive cached).
   if (image)
     for (const auto& b : image->builds())
-      for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains)
-        if (!t.url.empty() && !t.sha256.empty()) records.push_back({redact_url(t.url), parse_integrity(t.sha256)});
+      for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains) {
+        if (t.sha256.empty()) continue;
+        const std::string integrity = parse_integrity(t.sha256);
+        const LockedFetch* pinned = nullptr;
+        if (m_locked && !m_update.all)
+          for (const auto& f : m_locked->fetches)
+            if (f.git.empty() && f.integrity == integrity && !m_update.names.count(f.url)) pinned = &f;
+        if (pinned) records.push_back({pinned->url, integrity});
+        else if (!t.url.empty()) records.push_back({redact_url(t.url), integrity});
+      }
   for (const auto& r : records) {
     LockedFetch f{r.url, "", "", "", r.integrity};
     auto [it, inserted] = fetches.emplace(f.key(), f);
@@ -478,7 +489,7 @@ std::optional<std::string> locked_git_commit(const std::string& url, const std::
 bool frozen_lock_refuses(const std::string& url, const std::string& integrity) {
   if (!g_active || g_active->mode() != LockMode::frozen || !g_active->locked()) return false;
   for (const auto& f : g_active->locked()->fetches)
-    if (f.url == redact_url(url) && f.integrity == integrity) return false;
+    if ((url.empty() || f.url == redact_url(url)) && f.integrity == integrity) return false;
   return true;
 }
 

@@ -297,6 +297,38 @@ def test_go_pinned_release_from_a_module_proxy(tmp_path):
     assert "fetching toolchain" in proc.stderr
 
 
+def test_lock_of_a_pinned_toolchain_holds_through_another_proxy(tmp_path):
+    """A release a builder pins is fixed by its digest; the proxy it comes through is only this
+    machine's setting. A tdx.lock written through one proxy lets `--frozen` build through another,
+    and stays as it was."""
+    need("mkosi", "bwrap")
+    zip_path = "/golang.org/toolchain/@v/v0.0.1-go1.22.5.linux-amd64.zip"
+    folder = project(tmp_path / "p", "from tdx import Image\nfrom tdx.builders.go import GoBuild\n"
+                     "image = Image('pinned', format='directory')\n"
+                     "image.build(GoBuild(version='1.22.5', src='./go-service', output='/usr/bin/greeter'))\n")
+    with go_module_proxy("1.22.5") as first, go_module_proxy("1.22.5") as second:
+        assert first.url("") != second.url("")
+        run_tdx("lock", "-C", folder, env=tdx_env(GOPROXY=first.url("")))
+        locked = (folder / "tdx.lock").read_text()
+        assert first.url(zip_path) in locked
+        cache = private_cache(tmp_path / "cache")
+        (cache / "fetch").unlink()  # nothing cached: the zip must come through the second proxy
+        (cache / "toolchains").unlink()
+        run_tdx("build", "-C", folder, "--frozen", "--emit-mkosi", tmp_path / "tree",
+                env=tdx_env(TDX_CACHE_DIR=cache, GOPROXY=second.url("")))
+        assert second.requests == [zip_path] and first.requests == []
+    assert (folder / "tdx.lock").read_text() == locked
+    # Other bytes under the same name are still refused: the digest is the plugin's, not the lock's.
+    with LoopbackServer() as other:
+        other.add(zip_path, b"PK\x03\x04 not the release")
+        cache = private_cache(tmp_path / "cache2")
+        (cache / "fetch").unlink()
+        (cache / "toolchains").unlink()
+        proc = run_tdx("build", "-C", folder, "--frozen", "--emit-mkosi", tmp_path / "tree2",
+                       env=tdx_env(TDX_CACHE_DIR=cache, GOPROXY=other.url("")), expect=None)
+        assert proc.returncode != 0 and "sha256 mismatch" in proc.stderr
+
+
 def test_go_pinned_release_with_wrong_bytes_is_refused(tmp_path):
     need("mkosi", "bwrap")
     with LoopbackServer() as proxy:

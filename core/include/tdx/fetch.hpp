@@ -15,6 +15,10 @@ struct FetchOptions {
   int max_attempts = 4;    // transient failures (connection, 5xx, truncation) retry with backoff
   bool progress = true;    // a bar on a terminal, plain lines otherwise (stderr)
   std::string mismatch_hint;  // the next step a digest mismatch names; empty: the default for the call
+  // A toolchain release a builder plugin pins: the digest is the plugin's, the URL only this
+  // machine's server setting. Not logged for tdx.lock (LockSession::resolve records it from the
+  // build plan), and `--frozen` accepts it when the lock pins these bytes under any URL.
+  bool pinned_by_builder = false;
 };
 
 struct FetchResult {
@@ -46,10 +50,10 @@ FetchResult fetch_sha512(const std::string& url, const std::string& sha512, cons
 // The cached file for an integrity from parse_integrity, without downloading; nullopt if absent.
 std::optional<std::filesystem::path> cached_fetch(const std::string& integrity);
 
-// The sha256 (hex) of what `url` serves, without caching it (for `tdx fetch --hash`).
 // `url` with any credentials (user:password@) replaced by ***, for messages and tdx.lock.
 std::string redact_url(const std::string& url);
 
+// The sha256 (hex) of what `url` serves, without caching it (for `tdx fetch --hash`).
 std::string hash_url(const std::string& url, const FetchOptions& options = {});
 
 // Every fetch() of this process, in call order, for the lockfile.

@@ -132,7 +132,8 @@ std::optional<std::string> locked_git_commit(const std::string& url, const std::
 
 // True in `tdx build --frozen` when tdx.lock does not pin this download (url with this integrity,
 // "sha256:<hex>" or "sha512:<hex>"): fetch() then records it without downloading, so the failing
-// build leaves the caches as they were.
+// build leaves the caches as they were. An empty `url` asks whether the lock pins these bytes
+// under any URL (a toolchain a builder pins, FetchOptions::pinned_by_builder).
 bool frozen_lock_refuses(const std::string& url, const std::string& integrity);
 
 // The lock entry for one resolved module (computes its integrity).

@@ -337,20 +337,20 @@ LockOutcome LockSession::resolve(const std::vector<ModuleOrigin>& modules, const
   std::map<std::string, LockedFetch> fetches;
   std::vector<FetchRecord> records = FetchLog::instance().records();
   // Toolchains are fetched while building, but their URL and hash are known from the plan now.
-  // A release a builder pins is fixed by its digest, and its URL is only this machine's server
-  // setting: when the lock already pins that digest, its entry stays as it is, so a lock written
-  // through one mirror holds through another (and on a machine that has the archive cached).
+  // A release a builder pins (a plan toolchain with a URL; compiler=fetch() archives were logged by
+  // fetch() already) is fixed by its digest, and its URL is only this machine's server setting: when
+  // the lock already pins that digest, its entry stays as it is, so a lock written through one
+  // mirror holds through another.
   if (image)
     for (const auto& b : image->builds())
       for (const auto& t : PluginRegistry::instance().builder(b.spec.builder).plan(b.spec).toolchains) {
-        if (t.sha256.empty()) continue;
+        if (t.sha256.empty() || t.url.empty()) continue;
         const std::string integrity = parse_integrity(t.sha256);
         const LockedFetch* pinned = nullptr;
         if (m_locked && !m_update.all)
           for (const auto& f : m_locked->fetches)
             if (f.git.empty() && f.integrity == integrity && !m_update.names.count(f.url)) pinned = &f;
-        if (pinned) records.push_back({pinned->url, integrity});
-        else if (!t.url.empty()) records.push_back({redact_url(t.url), integrity});
+        records.push_back({pinned ? pinned->url : redact_url(t.url), integrity});
       }
   for (const auto& r : records) {
     LockedFetch f{r.url, "", "", "", r.integrity};

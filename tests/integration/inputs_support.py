@@ -296,6 +296,10 @@ def module_source(folder, name, version, *, form="function", data=True, package_
     """A tdx module package (pyproject + package + a data file) written into `folder`."""
     folder = Path(folder)
     package = name.replace("-", "_")
+    # What an earlier install built here (setuptools copies into build/ only files it thinks newer)
+    # must not reach the next wheel: rewriting a module starts from its sources alone.
+    for stale in [folder / "build", *folder.glob("*.egg-info")]:
+        shutil.rmtree(stale, ignore_errors=True)
     (folder / package / "data").mkdir(parents=True, exist_ok=True)
     pkg_data = f'\n[tool.setuptools.package-data]\n{package} = ["data/*"]\n' if package_data else ""
     (folder / "pyproject.toml").write_text(

@@ -207,7 +207,7 @@ PreparedToolchain prepare_toolchain(const ToolchainInput& input, const BuildEnvi
     options.pinned_by_builder = true;
     options.mismatch_hint = "the expected digest is the official release's, which the builder plugin pins; "
                             "make sure this server or mirror serves the official file";
-    archive = (by_sha512 ? fetch_sha512(input.url, identity, options) : fetch(input.url, identity, options)).path;
+    archive = fetch_verified(input.url, identity, options).path;
   }
   const std::string short_id = identity.substr(0, 7 + 16);
   if (env.progress) env.progress("unpacking toolchain " + short_id);

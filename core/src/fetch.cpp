@@ -457,52 +457,43 @@ bool refused_by_frozen_lock(const std::string& url, const std::string& integrity
 }  // namespace
 
 FetchResult fetch(const std::string& url, const std::string& sha256, const FetchOptions& options) {
-  if (url.empty()) throw Error("fetch: the URL is empty");
-  const std::string expected = parse_sha256(sha256);
-  const std::string integrity = "sha256:" + expected;
-  const fs::path dir = cache_dir() / "fetch";
-  FetchResult result{dir / expected, expected, 0, false};
-  if (auto cached = cached_fetch(integrity)) {
-    result.cached = true;
-    result.size = fs::file_size(*cached);
-    log_fetch(url, integrity, options);
-    return result;
-  }
-
-  if (refused_by_frozen_lock(url, integrity, options)) {
-    // --frozen will fail on this unpinned fetch after evaluation; do not download it meanwhile.
-    log_fetch(url, integrity, options);
-    return result;
-  }
-  result.size = download_into_cache(url, options, dir, expected.substr(0, 16), false, [&](const Landed& got) {
-                  if (got.sha256 != expected)
-                    throw mismatch("sha256", url, expected, got.sha256, options,
-                                   "if the new file is right, run: tdx fetch --hash " + redact_url(url));
-                }).size;
-  log_fetch(url, integrity, options);
-  return result;
+  return fetch_verified(url, "sha256:" + parse_sha256(sha256), options);
 }
 
 FetchResult fetch_sha512(const std::string& url, const std::string& sha512, const FetchOptions& options) {
+  return fetch_verified(url, "sha512:" + parse_sha512(sha512), options);
+}
+
+FetchResult fetch_verified(const std::string& url, const std::string& integrity_text, const FetchOptions& options) {
   if (url.empty()) throw Error("fetch: the URL is empty");
-  const std::string expected = parse_sha512(sha512);
-  const std::string integrity = "sha512:" + expected;
+  const std::string integrity = parse_integrity(integrity_text);
+  const bool by_sha512 = integrity.rfind("sha512:", 0) == 0;
+  const std::string expected = integrity.substr(7);
   const fs::path dir = cache_dir() / "fetch";
-  if (auto cached = cached_by_sha512(dir, expected)) {
+  if (auto cached = cached_fetch(integrity)) {
     log_fetch(url, integrity, options);
     return {*cached, cached->filename().string(), static_cast<std::uint64_t>(fs::file_size(*cached)), true};
   }
-  // Only builds call this, after the lock check: a frozen lock that does not pin it has already failed.
-  if (refused_by_frozen_lock(url, integrity, options))
-    throw Error("fetch: tdx.lock does not pin " + redact_url(url) + " with " + integrity +
-                ", and --frozen downloads only what it pins\n  hint: run `tdx lock` and commit tdx.lock");
-  Landed got = download_into_cache(url, options, dir, expected.substr(0, 16), true, [&](const Landed& d) {
-    if (d.sha512 != expected)
+
+  if (refused_by_frozen_lock(url, integrity, options)) {
+    // A build cannot go on without a toolchain (and SHA-512 downloads are toolchains only): say so now.
+    if (options.pinned_by_builder || by_sha512)
+      throw Error("fetch: tdx.lock does not pin " + redact_url(url) + " with " + integrity +
+                  ", and --frozen downloads only what it pins\n  hint: run `tdx lock` and commit tdx.lock");
+    // --frozen will fail on this unpinned fetch after evaluation; do not download it meanwhile.
+    log_fetch(url, integrity, options);
+    return {dir / expected, expected, 0, false};
+  }
+  Landed got = download_into_cache(url, options, dir, expected.substr(0, 16), by_sha512, [&](const Landed& d) {
+    if ((by_sha512 ? d.sha512 : d.sha256) == expected) return;
+    if (by_sha512)
       throw mismatch("sha512", url, expected, d.sha512, options,
                      "the expected digest is the publisher's; make sure this server or mirror serves the "
                      "official file");
+    throw mismatch("sha256", url, expected, d.sha256, options,
+                   "if the new file is right, run: tdx fetch --hash " + redact_url(url));
   });
-  atomic_write(dir / "sha512" / expected, got.sha256 + "\n");
+  if (by_sha512) atomic_write(dir / "sha512" / expected, got.sha256 + "\n");
   log_fetch(url, integrity, options);
   return {dir / got.sha256, got.sha256, got.size, false};
 }

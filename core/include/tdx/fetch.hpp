@@ -47,6 +47,9 @@ FetchResult fetch(const std::string& url, const std::string& sha256, const Fetch
 // then names that sha256, so a second call is a cache hit.
 FetchResult fetch_sha512(const std::string& url, const std::string& sha512, const FetchOptions& options = {});
 
+// fetch() or fetch_sha512(), as `integrity` ("sha256:<hex>" or "sha512:<hex>", see parse_integrity) says.
+FetchResult fetch_verified(const std::string& url, const std::string& integrity, const FetchOptions& options = {});
+
 // The cached file for an integrity from parse_integrity, without downloading; nullopt if absent.
 std::optional<std::filesystem::path> cached_fetch(const std::string& integrity);
 

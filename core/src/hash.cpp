@@ -39,28 +39,6 @@ const EVP_MD* sha512_md() {
   return md;
 }
 
-// One EVP context for one algorithm; finish() leaves it ready for the next message.
-class EvpHash {
- public:
-  EvpHash(const EVP_MD* md, const char* name) : m_md(md), m_ctx(EVP_MD_CTX_new()) {
-    if (!m_ctx || !m_md || EVP_DigestInit_ex2(m_ctx, m_md, nullptr) != 1)
-      throw std::runtime_error(std::string("openssl: cannot initialise ") + name);
-  }
-  ~EvpHash() { EVP_MD_CTX_free(m_ctx); }
-  EvpHash(const EvpHash&) = delete;
-  EvpHash& operator=(const EvpHash&) = delete;
-  void update(const void* data, std::size_t size) { EVP_DigestUpdate(m_ctx, data, size); }
-  void finish(std::uint8_t* out) {
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(m_ctx, out, &len);
-    EVP_DigestInit_ex2(m_ctx, m_md, nullptr);
-  }
-
- private:
-  const EVP_MD* m_md;
-  EVP_MD_CTX* m_ctx;
-};
-
 std::string hex_of(const std::uint8_t* data, std::size_t size) {
   static const char* k_digits = "0123456789abcdef";
   std::string s;
@@ -73,39 +51,46 @@ std::string hex_of(const std::uint8_t* data, std::size_t size) {
 }
 }  // namespace
 
-struct Sha256::Impl : EvpHash {
-  Impl() : EvpHash(sha256_md(), "SHA-256") {}
+// One EVP context; its algorithm follows from the digest's size.
+template <typename DigestT>
+struct Sha2<DigestT>::Impl {
+  static constexpr bool k_sha512 = sizeof(DigestT) == 64;
+  const EVP_MD* md = k_sha512 ? sha512_md() : sha256_md();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  Impl() {
+    if (!ctx || !md || EVP_DigestInit_ex2(ctx, md, nullptr) != 1)
+      throw std::runtime_error(std::string("openssl: cannot initialise ") + (k_sha512 ? "SHA-512" : "SHA-256"));
+  }
+  ~Impl() { EVP_MD_CTX_free(ctx); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 };
 
-Sha256::Sha256() : m_impl(std::make_unique<Impl>()) {}
-Sha256::~Sha256() = default;
-Sha256::Sha256(Sha256&&) noexcept = default;
-Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+template <typename DigestT>
+Sha2<DigestT>::Sha2() : m_impl(std::make_unique<Impl>()) {}
+template <typename DigestT>
+Sha2<DigestT>::~Sha2() = default;
+template <typename DigestT>
+Sha2<DigestT>::Sha2(Sha2&&) noexcept = default;
+template <typename DigestT>
+Sha2<DigestT>& Sha2<DigestT>::operator=(Sha2&&) noexcept = default;
 
-void Sha256::update(const void* data, std::size_t size) { m_impl->update(data, size); }
+template <typename DigestT>
+void Sha2<DigestT>::update(const void* data, std::size_t size) {
+  EVP_DigestUpdate(m_impl->ctx, data, size);
+}
 
-Digest Sha256::finish() {
-  Digest d{};
-  m_impl->finish(d.data());
+template <typename DigestT>
+DigestT Sha2<DigestT>::finish() {
+  DigestT d{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(m_impl->ctx, d.data(), &len);
+  EVP_DigestInit_ex2(m_impl->ctx, m_impl->md, nullptr);
   return d;
 }
 
-struct Sha512::Impl : EvpHash {
-  Impl() : EvpHash(sha512_md(), "SHA-512") {}
-};
-
-Sha512::Sha512() : m_impl(std::make_unique<Impl>()) {}
-Sha512::~Sha512() = default;
-Sha512::Sha512(Sha512&&) noexcept = default;
-Sha512& Sha512::operator=(Sha512&&) noexcept = default;
-
-void Sha512::update(const void* data, std::size_t size) { m_impl->update(data, size); }
-
-Digest512 Sha512::finish() {
-  Digest512 d{};
-  m_impl->finish(d.data());
-  return d;
-}
+template class Sha2<Digest>;
+template class Sha2<Digest512>;
 
 std::string to_hex(const Digest& d) { return hex_of(d.data(), d.size()); }
 std::string to_hex(const Digest512& d) { return hex_of(d.data(), d.size()); }

@@ -20,35 +20,29 @@ std::string to_hex(const Digest& d);
 std::string to_hex(const Digest512& d);
 std::string to_base64(const Digest& d);
 
-class Sha256 {
+// SHA-2 through OpenSSL's EVP interface, for a digest of 32 (SHA-256) or 64 (SHA-512) bytes;
+// finish() leaves the hasher ready for the next message.
+template <typename DigestT>
+class Sha2 {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(Sha256&&) noexcept;
-  Sha256& operator=(Sha256&&) noexcept;
+  Sha2();
+  ~Sha2();
+  Sha2(Sha2&&) noexcept;
+  Sha2& operator=(Sha2&&) noexcept;
   void update(const void* data, std::size_t size);
   void update(std::string_view s) { update(s.data(), s.size()); }
-  Digest finish();
+  DigestT finish();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
+extern template class Sha2<Digest>;
+extern template class Sha2<Digest512>;
 
+using Sha256 = Sha2<Digest>;
 // Only for downloads whose publisher gives a SHA-512 and no SHA-256 (see fetch_sha512).
-class Sha512 {
- public:
-  Sha512();
-  ~Sha512();
-  Sha512(Sha512&&) noexcept;
-  Sha512& operator=(Sha512&&) noexcept;
-  void update(const void* data, std::size_t size);
-  Digest512 finish();
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> m_impl;
-};
+using Sha512 = Sha2<Digest512>;
 
 Digest sha256(std::string_view data);
 Digest sha256_file(const std::filesystem::path& path);

@@ -65,18 +65,13 @@ std::string get(const Fields& f, const std::string& key) {
   return "";
 }
 
-std::string normalized_integrity(const std::string& text, const std::string& where) {
+// "sha256:<hex>" of a sha256 or h1 digest; with `sha512_allowed` (a downloaded file, whose
+// publisher may give only a SHA-512, as for a pinned .NET SDK) also "sha512:<hex>".
+std::string normalized_integrity(const std::string& text, const std::string& where, bool sha512_allowed = false) {
   if (text.empty()) throw Error(where + ": 'integrity' is missing");
   try {
+    if (sha512_allowed && text.rfind("sha512:", 0) == 0) return "sha512:" + parse_sha512(text);
     return sha256_string(parse_digest(text));
-  } catch (const Error& e) {
-    throw Error(where + ": integrity " + e.what());
-  }
-}
-
-std::string normalized_sha512(const std::string& text, const std::string& where) {
-  try {
-    return "sha512:" + parse_sha512(text);
   } catch (const Error& e) {
     throw Error(where + ": integrity " + e.what());
   }
@@ -243,10 +238,7 @@ Lockfile Lockfile::parse(const std::string& text, const std::string& origin) {
       if (!x.git.empty() && x.resolved_rev.empty()) throw Error(where + ": a git fetch needs 'resolved_rev'");
       if (!x.url.empty() && (!x.tag.empty() || !x.resolved_rev.empty()))
         throw Error(where + ": 'tag' and 'resolved_rev' belong to git fetches only");
-      // A downloaded file whose publisher gives only a SHA-512 (a pinned .NET SDK) is locked by it.
-      bool sha512 = !x.url.empty() && get(f, "integrity").rfind("sha512:", 0) == 0;
-      x.integrity = sha512 ? normalized_sha512(get(f, "integrity"), where)
-                           : normalized_integrity(get(f, "integrity"), where);
+      x.integrity = normalized_integrity(get(f, "integrity"), where, /*sha512_allowed=*/!x.url.empty());
       if (!seen.insert("fetch:" + x.key()).second) throw Error(where + ": '" + x.key() + "' is listed twice");
       lock.fetches.push_back(std::move(x));
     }
